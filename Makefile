@@ -1,0 +1,36 @@
+# knowloc: two commands do all set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
+export WANDB_MODE ?= offline
+
+.PHONY: install run test bench clean
+
+# Install once; again only when pyproject.toml or constraints.txt change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24" "setuptools>=68" wheel
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/knowloc
+
+test: install
+	$(PY) -m pytest -q
+
+$(BENCH_STAMP): $(STAMP) constraints-bench.txt
+	$(PY) -m pip install -q -c constraints.txt -c constraints-bench.txt -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) bench/run.py
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) outputs multirun bench/results.json

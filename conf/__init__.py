@@ -1,0 +1,1 @@
+# knowloc's Hydra configs (read as pkg://knowloc.conf).

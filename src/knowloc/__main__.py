@@ -1,0 +1,3 @@
+from knowloc.cli import main
+
+main()

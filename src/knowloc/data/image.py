@@ -1,0 +1,174 @@
+"""``ImageDataModule``: one LightningDataModule for every image data set of knowloc."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from knowloc.data.sources import Source, load_source
+from knowloc.data.transforms import SCALINGS, normalize_classes, scale_images, select_classes
+from knowloc.errors import ConfigValueError
+
+
+@dataclass
+class TensorSplit:
+    """A split held in memory: scaled inputs, labels, and the original (sub-)class of each sample."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    orig: torch.Tensor
+    index: torch.Tensor  # position of each sample in the source's data-set order
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+class _SplitDataset(Dataset):
+    def __init__(self, split: TensorSplit):
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i):
+        return self.split.x[i], self.split.y[i]
+
+    def __getitems__(self, idx):  # batched fetch: one indexing op per batch
+        idx = torch.as_tensor(idx)
+        return self.split.x[idx], self.split.y[idx]
+
+
+def _stacked(batch):
+    return batch
+
+
+class EpochSeededSampler(Sampler[int]):
+    """Shuffled order that depends only on (seed, epoch), so a resumed run sees the same batches."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True):
+        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        if not self.shuffle:
+            return iter(range(self.n))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Image classification data with class subsets, first-N, scaling and flattening.
+
+    Order of operations: load the source in data-set order -> keep the first ``first_n``
+    training samples -> keep ``classes`` (``classes[i]`` becomes label i) -> split -> scale.
+    The embedded set has no official test split: ``test_fraction`` of it is held out, chosen
+    by ``seed``; ``val_fraction`` of the training pool is held out for validation, chosen by
+    ``seed``. Training samples keep data-set order within their split.
+    """
+
+    def __init__(self, name: str = "mnist_embedded", root: str | None = None, download: bool = False,
+                 classes=None, first_n: int | None = None, scaling: str = "unit",
+                 flatten: bool = False, val_fraction: float = 0.1, test_fraction: float = 0.2,
+                 batch_size: int = 64, eval_batch_size: int = 1000, shuffle: bool = True,
+                 seed: int = 0, num_workers: int = 0):
+        super().__init__()
+        if scaling not in SCALINGS:
+            raise ConfigValueError("data.scaling", scaling, SCALINGS)
+        for key, v in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
+            if not 0.0 <= float(v) < 1.0:
+                raise ConfigValueError(key, v, "a fraction in [0, 1)")
+        for key, v in (("data.batch_size", batch_size), ("data.eval_batch_size", eval_batch_size)):
+            if int(v) < 1:
+                raise ConfigValueError(key, v, "an integer >= 1")
+        if first_n is not None and int(first_n) < 1:
+            raise ConfigValueError("data.first_n", first_n, "null or an integer >= 1")
+        self.name, self.root, self.download = name, root, download
+        self.classes = normalize_classes(classes)
+        self.first_n, self.scaling, self.flatten = first_n, scaling, flatten
+        self.val_fraction, self.test_fraction = float(val_fraction), float(test_fraction)
+        self.batch_size, self.eval_batch_size, self.shuffle = int(batch_size), int(eval_batch_size), shuffle
+        self.seed, self.num_workers = int(seed), int(num_workers)
+        self.source: Source | None = None
+        self.train_split = self.val_split = self.test_split = None
+        self.mean = self.std = None
+
+    # -- sizes known before setup ------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else 10
+
+    # -- building the splits -----------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_split is not None:
+            return
+        src = load_source(self.name, self.root, self.download)
+        self.source = src
+        images, labels = src.images, src.labels
+        if self.first_n is not None:
+            images, labels = images[: self.first_n], labels[: self.first_n]
+        keep, y = select_classes(labels, self.classes)
+        pool = (images[keep], y, labels[keep], keep)
+        g = torch.Generator().manual_seed(self.seed)
+        if src.test_images is None:
+            n_test = int(round(self.test_fraction * len(keep)))
+            perm = torch.randperm(len(keep), generator=g)
+            test_idx, rest = perm[:n_test].sort().values, perm[n_test:].sort().values
+            test = tuple(t[test_idx] for t in pool)
+            pool = tuple(t[rest] for t in pool)
+        else:
+            tkeep, ty = select_classes(src.test_labels, self.classes)
+            test = (src.test_images[tkeep], ty, src.test_labels[tkeep], tkeep)
+        n_val = int(round(self.val_fraction * len(pool[1])))
+        perm = torch.randperm(len(pool[1]), generator=g)
+        val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
+        val = tuple(t[val_idx] for t in pool)
+        train = tuple(t[train_idx] for t in pool)
+        if len(train[1]) == 0:
+            raise ConfigValueError("data.classes", self.classes, "classes present in the data set")
+        if self.scaling == "standard":
+            xf = train[0].float() / 255.0
+            self.mean = xf.mean(dim=(0, 2, 3)).tolist()
+            self.std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()
+        self.train_split, self.val_split, self.test_split = (self._make(s) for s in (train, val, test))
+
+    def _make(self, parts) -> TensorSplit:
+        x, y, orig, index = parts
+        x = scale_images(x, self.scaling, self.mean, self.std)
+        if self.flatten:
+            x = x.flatten(1)
+        return TensorSplit(x.contiguous(), y, orig, index)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        self.setup()
+        return tuple(self.train_split.x.shape[1:])
+
+    def describe(self) -> dict:
+        """Data source and split sizes, for the run record."""
+        self.setup()
+        return {**self.source.info, "classes": self.classes, "first_n": self.first_n,
+                "scaling": self.scaling, "seed": self.seed, "n_train": len(self.train_split),
+                "n_val": len(self.val_split), "n_test": len(self.test_split)}
+
+    # -- loaders -------------------------------------------------------------------------------
+    def _loader(self, split: TensorSplit, batch_size: int, shuffle: bool) -> DataLoader:
+        sampler = EpochSeededSampler(len(split), self.seed, shuffle)
+        return DataLoader(_SplitDataset(split), batch_size=batch_size, sampler=sampler,
+                          collate_fn=_stacked, num_workers=self.num_workers)
+
+    def train_dataloader(self):
+        return self._loader(self.train_split, self.batch_size, self.shuffle)
+
+    def val_dataloader(self):
+        return self._loader(self.val_split, self.eval_batch_size, False)
+
+    def test_dataloader(self):
+        return self._loader(self.test_split, self.eval_batch_size, False)

@@ -1,0 +1,23 @@
+"""OmegaConf resolvers used by the configs (registered when knowloc is imported)."""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+_CHANNELS = {"cifar10": 3}
+_SIZES = {"cifar10": 32}
+
+
+def num_classes(classes) -> int:
+    """``${knowloc.num_classes:${data.classes}}``: len(classes), or 10 when all classes are kept."""
+    return 10 if classes is None else len(classes)
+
+
+def register() -> None:
+    for name, fn in {
+        "knowloc.num_classes": num_classes,
+        "knowloc.channels": lambda data_name: _CHANNELS.get(str(data_name), 1),
+        "knowloc.image_size": lambda data_name: _SIZES.get(str(data_name), 28),
+    }.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)

@@ -1,0 +1,82 @@
+"""Checks of config values that YAML types alone cannot express (ranges, choices).
+
+Each rule names a dotted key, a test and what is allowed; :func:`validate` raises
+:class:`~knowloc.errors.ConfigValueError` (one line: key, bad value, what is allowed).
+Keys absent from a config are skipped, so experiment families add their rules here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from knowloc.errors import ConfigValueError
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def int_at_least(lo: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: _int(v) and v >= lo), f"an integer >= {lo}"
+
+
+def positive_number() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: _num(v) and v > 0), "a number > 0"
+
+
+def fraction(closed_low=True, closed_high=True) -> tuple[Callable[[Any], bool], str]:
+    lo, hi = ("[" if closed_low else "("), ("]" if closed_high else ")")
+
+    def ok(v):
+        return _num(v) and (v >= 0 if closed_low else v > 0) and (v <= 1 if closed_high else v < 1)
+
+    return ok, f"a number in {lo}0, 1{hi}"
+
+
+def one_of(*choices) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in choices), "one of " + ", ".join(map(str, choices))
+
+
+def optional(rule):
+    test, text = rule
+    return (lambda v: v is None or test(v)), f"null or {text}"
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": int_at_least(0),
+    "trainer.max_epochs": optional(int_at_least(-1)),
+    "trainer.max_steps": int_at_least(-1),
+    "data.batch_size": int_at_least(1),
+    "data.eval_batch_size": int_at_least(1),
+    "data.first_n": optional(int_at_least(1)),
+    "data.val_fraction": fraction(True, False),
+    "data.test_fraction": fraction(True, False),
+    "data.scaling": one_of("unit", "symmetric", "standard"),
+    "data.name": one_of("mnist_embedded", "mnist", "fashion_mnist", "cifar10", "equality"),
+    "model.optimizer.lr": positive_number(),
+    "model.net.init": one_of("he", "xavier", "default"),
+}
+
+
+_MISSING = object()
+
+
+def validate(cfg: DictConfig, rules: dict | None = None) -> None:
+    """Raise ConfigValueError for the first value that breaks a rule."""
+    for key, (test, allowed) in (rules or RULES).items():
+        try:
+            value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_resolution_failure=False)
+        except Exception:
+            continue
+        if value is _MISSING:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        if not test(value):
+            raise ConfigValueError(key, value, allowed)
