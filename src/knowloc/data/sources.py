@@ -6,6 +6,7 @@ description for the run record (name, path, sha256 where cheap, sizes).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -68,7 +69,7 @@ def _torchvision(name: str, root: str | None, download: bool) -> Source:
         folder = rootp / cls.__name__ / "raw"
         expect = folder / "train-images-idx3-ubyte"
     elif name == "cifar10":
-        cls = _CIFAR10
+        cls = _cifar10_class()
         folder = rootp / tvd.CIFAR10.base_folder
         expect = folder / "data_batch_1"
     else:  # pragma: no cover - guarded by load_source
@@ -91,7 +92,10 @@ def _torchvision(name: str, root: str | None, download: bool) -> Source:
     return Source(name, xi, yi, xt, yt, 10, info)
 
 
-def _make_cifar10():
+@functools.lru_cache(maxsize=None)
+def _cifar10_class():
+    import pickle
+
     import torchvision.datasets as tvd
 
     class CIFAR10(tvd.CIFAR10):
@@ -102,15 +106,16 @@ def _make_cifar10():
             folder = Path(self.root) / self.base_folder
             return all((folder / f).is_file() for f, _ in self.train_list + self.test_list)
 
+        def _load_meta(self) -> None:
+            path = Path(self.root) / self.base_folder / self.meta["filename"]
+            if not path.is_file():
+                raise RuntimeError(f"CIFAR-10 metadata file {path} not found")
+            with open(path, "rb") as f:
+                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
     return CIFAR10
 
-
-class _LazyCifar:
-    def __call__(self, *a, **k):
-        return _make_cifar10()(*a, **k)
-
-
-_CIFAR10 = _LazyCifar()
 
 SOURCES = ("mnist_embedded", "mnist", "fashion_mnist", "cifar10")
 
