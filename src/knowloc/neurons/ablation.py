@@ -1,0 +1,194 @@
+"""Unit ablation: zeroing, mean-replacement, resampling; the ablation matrix, batched and direct.
+
+An ablation of a set S of units of a layer replaces, on every evaluated sample i, the layer's
+output for each unit u in S (the whole channel map for a conv unit):
+
+* ``zero``:     out[i, u] <- 0
+* ``mean``:     out[i, u] <- mean_j ref[j, u]          (mean over the reference samples j,
+                                                        per position for a channel)
+* ``resample``: out[i, u] <- ref[d(i), u]             (the output on a donor sample d(i) drawn
+                                                        uniformly from the reference set with a
+                                                        seeded generator, the same donor for every
+                                                        unit of the set, so joint statistics hold)
+
+The reference set is normally the training data (the callbacks use it); the test set is
+evaluated. Per-class accuracy after an ablation: acc[S, c] = #{i: y_i = c, pred_i = c} / #{i: y_i = c};
+the ablation matrix is drop[u, c] = acc_before[c] - acc[{u}, c] (a fraction; x100 for points).
+
+Batched (:class:`AblationEvaluator`): the net is split at the layer (``prefix``, ``suffix``), the
+prefix runs once over the test set, and the suffix runs on many ablated copies of the cached
+layer output at once. Direct (:func:`ablation_matrix_direct`): one forward hook and one full
+forward pass over the test set per unit, as hook-based attribution libraries loop.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from knowloc.errors import ConfigValueError
+from knowloc.neurons.trace import Trace, split_sequential
+
+METHODS = ("zero", "mean", "resample")
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ConfigValueError("method", method, METHODS)
+
+
+def apply_ablation(out: torch.Tensor, masks: torch.Tensor, method: str = "zero",
+                   mean: torch.Tensor | None = None, donors: torch.Tensor | None = None) -> torch.Tensor:
+    """``(S, N, *feat)``: ``out`` ``(N, U, *rest)`` with, in copy s, the units ``masks[s]`` ablated.
+
+    ``masks`` is a bool ``(S, U)``; ``mean`` ``(U, *rest)`` for ``mean``; ``donors`` ``(N, U, *rest)``
+    (the layer output on each sample's donor) for ``resample``.
+    """
+    _check_method(method)
+    m = masks.to(torch.bool).view(masks.shape[0], 1, masks.shape[1], *([1] * (out.ndim - 2)))
+    if method == "zero":
+        repl = torch.zeros((), dtype=out.dtype)
+    elif method == "mean":
+        if mean is None:
+            raise ValueError("mean ablation needs the reference mean")
+        repl = mean.to(out.dtype).unsqueeze(0)
+    else:
+        if donors is None:
+            raise ValueError("resample ablation needs donor outputs")
+        repl = donors.to(out.dtype)
+    return torch.where(m, repl, out.unsqueeze(0))
+
+
+def _chunks(n: int, size: int) -> Iterable[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+@torch.no_grad()
+def layer_output(net: nn.Module, layer: str, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The output of ``layer`` on ``x`` (computed in batches of ``batch_size``)."""
+    outs = []
+    for sl in _chunks(len(x), batch_size):
+        with Trace(net, layer) as t:
+            net(x[sl])
+        outs.append(t.output)
+    return torch.cat(outs)
+
+
+@torch.no_grad()
+def reference_for(net: nn.Module, layer: str, method: str, reference_x: torch.Tensor | None, n_eval: int,
+                  seed: int = 0, batch_size: int = 1000) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(mean, donors)`` for ``method``: the reference mean output ``(U, *rest)`` or the donor
+    outputs ``(n_eval, U, *rest)`` (donor of sample i drawn with ``torch.Generator().manual_seed(seed)``)."""
+    _check_method(method)
+    if method == "zero":
+        return None, None
+    if reference_x is None or len(reference_x) == 0:
+        raise ValueError(f"{method} ablation needs reference inputs")
+    ref = layer_output(net, layer, reference_x, batch_size)
+    if method == "mean":
+        return ref.mean(0), None
+    g = torch.Generator().manual_seed(int(seed))
+    return None, ref[torch.randint(len(ref), (n_eval,), generator=g)]
+
+
+def class_accuracy(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(S, C)`` per-class accuracy of predictions ``(S, N)`` (NaN for a class with no sample)."""
+    onehot = nn.functional.one_hot(y, num_classes).to(torch.float64)
+    correct = (pred == y.unsqueeze(0)).to(torch.float64)
+    counts = onehot.sum(0)
+    return (correct @ onehot) / counts.where(counts > 0, torch.nan)
+
+
+def true_class_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``logit_y - max_{c != y} logit_c`` for logits ``(..., N, C)`` and labels ``(N,)``."""
+    idx = y.view(*([1] * (logits.ndim - 2)), -1, 1).expand(*logits.shape[:-1], 1)
+    true = logits.gather(-1, idx).squeeze(-1)
+    other = logits.scatter(-1, idx, float("-inf")).max(-1).values
+    return true - other
+
+
+class AblationEvaluator:
+    """Per-class test accuracy of many unit ablations of one layer, batched.
+
+    The layer output ``h = prefix(x)`` is computed once (in batches of ``batch_size``); each call
+    of :meth:`class_accuracy` runs ``suffix`` on ablated copies of ``h``, ``S_b`` copies at a time
+    with ``S_b·N·|feat| <= budget`` elements.
+    """
+
+    def __init__(self, net: nn.Module, layer: str, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                 method: str = "zero", reference_x: torch.Tensor | None = None, seed: int = 0,
+                 batch_size: int = 1000, budget: int = 1 << 22):
+        _check_method(method)
+        self.net, self.layer, self.method, self.num_classes = net, layer, method, int(num_classes)
+        self.prefix, self.suffix = split_sequential(net, layer)
+        self.batch_size, self.budget = int(batch_size), int(budget)
+        self.y = y.long()
+        with torch.no_grad():
+            self.h = torch.cat([self.prefix(x[sl]) for sl in _chunks(len(x), self.batch_size)])
+        self.mean, self.donors = reference_for(net, layer, method, reference_x, len(x), seed, self.batch_size)
+        self.num_units = int(self.h.shape[1])
+        self.pred_before = self.predictions(torch.zeros(1, self.num_units, dtype=torch.bool))[0]
+        self.acc_before = class_accuracy(self.pred_before[None], self.y, self.num_classes)[0]
+
+    @torch.no_grad()
+    def evaluate(self, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pred, margin)``, both ``(S, N)``, with the units ``masks[s]`` (bool ``(S, U)``) ablated;
+        margin_i = logit_{y_i} - max_{c != y_i} logit_c (> 0 iff sample i is classified right)."""
+        masks = masks.to(torch.bool)
+        n, feat = self.h.shape[0], self.h[0].numel()
+        per = max(1, self.budget // max(1, n * feat))
+        preds, margins = [], []
+        for sl in _chunks(masks.shape[0], per):
+            ablated = apply_ablation(self.h, masks[sl], self.method, self.mean, self.donors)
+            logits = self.suffix(ablated.reshape(-1, *self.h.shape[1:])).view(ablated.shape[0], n, -1)
+            preds.append(logits.argmax(-1))
+            margins.append(true_class_margin(logits, self.y))
+        return torch.cat(preds), torch.cat(margins)
+
+    def predictions(self, masks: torch.Tensor) -> torch.Tensor:
+        """``(S, N)`` predicted classes with the units ``masks[s]`` (bool ``(S, U)``) ablated."""
+        return self.evaluate(masks)[0]
+
+    def class_accuracy(self, masks: torch.Tensor) -> torch.Tensor:
+        """``(S, C)`` per-class accuracy with the units ``masks[s]`` ablated."""
+        return class_accuracy(self.predictions(masks), self.y, self.num_classes)
+
+    def matrix(self) -> torch.Tensor:
+        """``(U, C)`` accuracy after ablating each single unit."""
+        return self.class_accuracy(torch.eye(self.num_units, dtype=torch.bool))
+
+    def masks_of(self, sets: Sequence[Iterable[int]]) -> torch.Tensor:
+        masks = torch.zeros(len(sets), self.num_units, dtype=torch.bool)
+        for i, s in enumerate(sets):
+            masks[i, list(s)] = True
+        return masks
+
+
+@torch.no_grad()
+def ablation_matrix_direct(net: nn.Module, layer: str, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+                           method: str = "zero", mean: torch.Tensor | None = None,
+                           donors: torch.Tensor | None = None,
+                           batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """The baseline: for each unit, one forward hook and one full forward pass over ``x``.
+
+    Returns ``(acc (U, C), pred (U, N))``; ``mean``/``donors`` as from :func:`reference_for`.
+    """
+    num_units = int(layer_output(net, layer, x[:1]).shape[1])
+    preds = torch.empty(num_units, len(x), dtype=torch.long)
+    for u in range(num_units):
+        mask = torch.zeros(1, num_units, dtype=torch.bool)
+        mask[0, u] = True
+        rows = {"sl": slice(0, 0)}
+
+        def edit(out):
+            d = donors[rows["sl"]] if donors is not None else None
+            return apply_ablation(out, mask, method, mean, d)[0]
+
+        with Trace(net, layer, edit_output=edit, retain_output=False):
+            for sl in _chunks(len(x), batch_size):
+                rows["sl"] = sl
+                preds[u, sl] = net(x[sl]).argmax(-1)
+    return class_accuracy(preds, y.long(), num_classes), preds

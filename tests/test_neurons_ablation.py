@@ -1,0 +1,142 @@
+"""Ablation matrix and class knockout on a network whose weights are set by hand.
+
+The net (``flatten, fc1, act1, fc2``; 3 classes, 6 hidden units) on inputs x = e_c + noise:
+unit 0 = relu(x_0) alone carries class 0 (logit_0 = 2 h_0); units 1 and 2 both = relu(x_1) carry
+class 1 redundantly (logit_1 = h_1 + h_2), units 3 and 4 class 2; unit 5 fires on every input
+and adds the same amount to every logit (it carries nothing). A bias of 0.1 on logit 2 breaks
+the tie when all logits vanish. So: zeroing unit 0 sends every class-0 sample elsewhere and
+changes nothing else; no single other unit changes any prediction; zeroing units 1 and 2
+together removes class 1.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from knowloc.neurons.ablation import (AblationEvaluator, ablation_matrix_direct, apply_ablation, class_accuracy,
+                                      reference_for)
+from knowloc.neurons.knockout import knockout_search
+from knowloc.neurons.trace import Trace
+
+
+def hand_net() -> nn.Sequential:
+    net = nn.Sequential()
+    net.add_module("flatten", nn.Flatten())
+    net.add_module("fc1", nn.Linear(3, 6))
+    net.add_module("act1", nn.ReLU())
+    net.add_module("fc2", nn.Linear(6, 3))
+    with torch.no_grad():
+        w1 = torch.zeros(6, 3)
+        w1[0, 0] = w1[1, 1] = w1[2, 1] = w1[3, 2] = w1[4, 2] = 1.0
+        w1[5] = 1.0
+        net.fc1.weight.copy_(w1)
+        net.fc1.bias.zero_()
+        w2 = torch.zeros(3, 6)
+        w2[0, 0] = 2.0
+        w2[1, 1] = w2[1, 2] = 1.0
+        w2[2, 3] = w2[2, 4] = 1.0
+        w2[:, 5] = 0.7
+        net.fc2.weight.copy_(w2)
+        net.fc2.bias.copy_(torch.tensor([0.0, 0.0, 0.1]))
+    return net.eval()
+
+
+def hand_data(n_per_class: int = 40, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(3).repeat_interleave(n_per_class)
+    x = nn.functional.one_hot(y, 3).float() + 0.05 * torch.rand(len(y), 3, generator=g)
+    return x, y
+
+
+def test_hand_net_classifies_everything():
+    x, y = hand_data()
+    assert torch.equal(hand_net()(x).argmax(1), y)
+
+
+def test_matrix_finds_exactly_the_unit_that_carries_the_class():
+    net, (x, y) = hand_net(), hand_data()
+    ev = AblationEvaluator(net, "act1", x, y, 3, method="zero")
+    assert ev.acc_before.tolist() == [1.0, 1.0, 1.0]
+    drop = ev.acc_before[None] - ev.matrix()
+    expected = torch.zeros(6, 3, dtype=torch.float64)
+    expected[0, 0] = 1.0
+    assert torch.equal(drop, expected)
+    # the pre-activation layer gives the same matrix for zeroing (relu(0) = 0)
+    assert torch.equal(AblationEvaluator(net, "fc1", x, y, 3).matrix(), ev.matrix())
+
+
+@pytest.mark.parametrize("method", ["zero", "mean", "resample"])
+def test_batched_and_direct_matrices_are_identical(method):
+    net, (x, y) = hand_net(), hand_data()
+    ref, _ = hand_data(seed=1)
+    ev = AblationEvaluator(net, "act1", x, y, 3, method=method, reference_x=ref, seed=3, batch_size=50)
+    acc_direct, pred_direct = ablation_matrix_direct(net, "act1", x, y, 3, method, ev.mean, ev.donors, batch_size=50)
+    pred_batched = ev.predictions(torch.eye(6, dtype=torch.bool))
+    assert torch.equal(pred_batched, pred_direct)
+    assert torch.equal(ev.matrix(), acc_direct)
+
+
+def test_ablating_nothing_changes_nothing():
+    net, (x, y) = hand_net(), hand_data()
+    with torch.no_grad():
+        logits = net(x)
+        with Trace(net, "act1") as t:
+            traced = net(x)
+        assert torch.equal(traced, logits)
+        for method in ("zero", "mean", "resample"):
+            mean, donors = reference_for(net, "act1", method, x, len(x), seed=0)
+            none = torch.zeros(1, 6, dtype=torch.bool)
+            assert torch.equal(apply_ablation(t.output, none, method, mean, donors)[0], t.output)
+            with Trace(net, "act1", edit_output=lambda out: apply_ablation(out, none, method, mean, donors)[0]):
+                assert torch.equal(net(x), logits)
+            ev = AblationEvaluator(net, "act1", x, y, 3, method=method, reference_x=x)
+            assert torch.equal(ev.pred_before, logits.argmax(1))
+
+
+def test_mean_and_resample_ablation_replace_with_reference_values():
+    net, (x, y) = hand_net(), hand_data()
+    mean, _ = reference_for(net, "act1", "mean", x, len(x))
+    out = torch.relu(net.fc1(x)).detach()
+    assert torch.allclose(mean, out.mean(0))
+    _, donors = reference_for(net, "act1", "resample", x, len(x), seed=5)
+    m = torch.zeros(1, 6, dtype=torch.bool)
+    m[0, 2] = True
+    ablated = apply_ablation(out, m, "resample", None, donors)[0]
+    assert torch.equal(ablated[:, 2], donors[:, 2]) and torch.equal(ablated[:, [0, 1, 3, 4, 5]], out[:, [0, 1, 3, 4, 5]])
+
+
+def test_knockout_finds_exactly_the_carrier_unit():
+    net, (x, y) = hand_net(), hand_data()
+    ev = AblationEvaluator(net, "act1", x, y, 3)
+    res = knockout_search(ev, target=0, target_acc=0.2, max_other_drop=0.05)
+    assert res["met"] and res["units"] == [0]
+    assert res["acc_before"] == [1.0, 1.0, 1.0] and res["acc_after"] == [0.0, 1.0, 1.0]
+    assert [c["size"] for c in res["curve"]] == [0, 1]
+
+
+def test_knockout_grows_by_joint_effect_for_redundant_units():
+    net, (x, y) = hand_net(), hand_data()
+    ev = AblationEvaluator(net, "act1", x, y, 3)
+    drop = ev.acc_before[None] - ev.matrix()
+    assert drop[:, 1].abs().max() == 0  # no single unit touches class 1
+    res = knockout_search(ev, target=1, target_acc=0.2, max_other_drop=0.05)
+    assert res["met"] and sorted(res["units"]) == [1, 2]
+    assert res["acc_after"][1] == 0.0 and res["acc_after"][0] == 1.0 and res["acc_after"][2] == 1.0
+
+
+def test_knockout_says_plainly_when_constraints_cannot_be_met():
+    net, (x, y) = hand_net(), hand_data()
+    # accuracy can never go below 0: an impossible target must end in a plain NOT MET
+    ev = AblationEvaluator(net, "act1", x, y, 3)
+    res = knockout_search(ev, target=0, target_acc=-0.01, max_other_drop=0.05, max_size=2)
+    assert not res["met"] and res["message"].startswith("NOT MET")
+    assert res["size"] == 2 and len(res["curve"]) == 3
+
+
+def test_class_accuracy_counts():
+    y = torch.tensor([0, 0, 1, 1])
+    pred = torch.tensor([[0, 1, 1, 1], [1, 1, 0, 0]])
+    assert class_accuracy(pred, y, 3)[:, :2].tolist() == [[0.5, 1.0], [0.0, 0.0]]
+    assert torch.isnan(class_accuracy(pred, y, 3)[:, 2]).all()
