@@ -15,15 +15,17 @@ class DivergenceGuard(L.Callback):
     (or any metric logged so far in this step) is not finite. Lightning then finalises the
     loggers, so everything logged before the step is kept, and the run record says ``failed``."""
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        # before the update, so the step named is the one whose loss is not finite
         if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).all():
             raise DivergenceError(
-                f"training diverged at step {trainer.global_step} (epoch {trainer.current_epoch}, "
-                f"batch {batch_idx}): train/loss = {loss.detach().float().mean().item()}")
-        for name, value in trainer.callback_metrics.items():
+                f"training diverged at step {trainer.global_step} (epoch {trainer.current_epoch}): "
+                f"train/loss = {loss.detach().float().mean().item()}")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        for name, value in trainer.callback_metrics.items():  # other logged metrics
             v = float(value) if isinstance(value, torch.Tensor) and value.numel() == 1 else None
             if v is not None and not math.isfinite(v):
                 raise DivergenceError(
-                    f"training diverged at step {trainer.global_step} (epoch {trainer.current_epoch}): "
+                    f"training diverged at step {trainer.global_step - 1} (epoch {trainer.current_epoch}): "
                     f"{name} = {v}")

@@ -22,7 +22,10 @@ def run_job(tmp_path):
     from knowloc.api import run
 
     def _run(overrides=(), name="run"):
-        return run(list(overrides), tmp_path / name)
+        overrides = list(overrides)
+        if not any(o.startswith("trainer.enable_progress_bar") for o in overrides):
+            overrides.append("trainer.enable_progress_bar=false")
+        return run(overrides, tmp_path / name)
 
     return _run
 

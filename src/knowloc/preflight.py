@@ -131,6 +131,8 @@ def preflight(argv: Sequence[str]) -> None:
     args = _parse_args(argv)
     if any(getattr(args, h, False) for h in _HELP):
         return
+    if args.multirun and args.cfg:
+        raise UserError("-m/--multirun and --cfg cannot be combined; print one job's config with --cfg job (no -m)")
     overrides = [o for o in args.overrides]
     config_name = args.config_name or "config"
     if args.config_dir and not os.path.isdir(args.config_dir):
@@ -157,9 +159,13 @@ def preflight(argv: Sequence[str]) -> None:
             params = OmegaConf.select(defaults_cfg, "hydra.sweeper.params", default=None)
             extra = {str(k): str(v) for k, v in (params or {}).items()}
         base, sweeps = _expand(overrides, extra)
-        # each override alone first, so the error names the culprit
-        for ov in [o for o in base if o]:
-            cfg = checked([ov], ov)
+        # each override alone first, so the error names the culprit; with the group choices before
+        # it (experiment=freeze brings the group freeze and the key callbacks.freeze_layers)
+        given = [o for o in base if o]
+        choices = [o for o in given if "." not in o.lstrip("+~").split("=", 1)[0]]
+        for ov in given:
+            before = choices[:choices.index(ov)] if ov in choices else choices
+            cfg = checked(before + [ov], ov)
             key = ov.lstrip("+~").split("=", 1)[0]
             if "/" not in key and "=" in ov and not ov.startswith(("+", "~")):
                 _type_check(key, _leaf(cfg, key), _leaf(defaults_cfg, key))

@@ -38,6 +38,30 @@ def _hydra_context() -> tuple[Path | None, dict, list[str], bool]:
         return None, {}, [], False
 
 
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in record.getMessage()
+
+
+def quiet_logs(multirun: bool) -> None:
+    """Lightning's messages once (not again through Hydra's root handler), without
+    advertisements; in multirun jobs warnings only."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*treespec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        lg = logging.getLogger(name)
+        lg.propagate = False
+        if not any(isinstance(f, _DropTips) for f in lg.filters):
+            lg.addFilter(_DropTips())
+        for h in lg.handlers:
+            if not any(isinstance(f, _DropTips) for f in h.filters):
+                h.addFilter(_DropTips())
+        lg.setLevel(logging.WARNING if multirun else logging.INFO)
+
+
 def _resume_path(resume: Any, run_dir: Path) -> str | None:
     """``resume=true``: this run folder's ``checkpoints/last.ckpt``; ``resume=PATH``: a run folder
     or a checkpoint file."""
@@ -82,6 +106,7 @@ def run(cfg: DictConfig) -> dict:
     hydra_dir, choices, overrides, multirun = _hydra_context()
     run_dir = hydra_dir or Path(cfg.paths.output_dir)
     validate(cfg)
+    quiet_logs(multirun)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -97,7 +122,8 @@ def run(cfg: DictConfig) -> dict:
         if cfg.get("logger"):
             for name, lg in cfg.logger.items():
                 if isinstance(lg, DictConfig) and "_target_" in lg:
-                    loggers.append(instantiate(lg, **({"run_config": resolved} if name == "wandb" else {})))
+                    extra = {"run_config": resolved, "_recursive_": False} if name == "wandb" else {}
+                    loggers.append(instantiate(lg, **extra))
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                               default_root_dir=str(run_dir),
                               enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun)

@@ -1,0 +1,218 @@
+"""Weight snapshots: the store, the change measures, the colour map, and real runs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from knowloc.snapshots import SnapshotStore, change, changes_from_store, colour, filter_grid, load_snapshot
+from knowloc.snapshots.filters import grid_shape, symmetric_range
+
+SMALL = ["experiment=snapshots", "data.first_n=600", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
+
+
+def initial_net(overrides):
+    """The network as train.run instantiates it (same seed, same order), before training."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from knowloc.api import compose
+
+    cfg = compose(overrides)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    instantiate(cfg.data)
+    return instantiate(cfg.model).net
+
+
+# -- store -------------------------------------------------------------------------------------
+
+def test_store_appends_indexes_and_loads_exact_tensors(tmp_path):
+    store = SnapshotStore(tmp_path, create=True)
+    ws = [torch.randn(4, 2, 3, 3) for _ in range(5)]
+    for k, w in enumerate(ws):
+        store.append({"conv1.weight": w, "conv1.bias": torch.full((4,), float(k))}, epoch=k, step=10 * k,
+                     tag="init" if k == 0 else "epoch")
+    again = SnapshotStore(tmp_path)  # a reader sees what the writer wrote
+    assert len(again) == 5 and again.layers == ["conv1"]
+    assert again.epochs == [0.0, 1.0, 2.0, 3.0, 4.0] and again.steps == [0, 10, 20, 30, 40]
+    for k, w in enumerate(ws):
+        assert torch.equal(load_snapshot(tmp_path, "conv1", k), w)
+        assert torch.equal(again.load(k, "conv1", "bias"), torch.full((4,), float(k)))
+    assert torch.equal(again.load(-1, "conv1"), ws[-1])
+    index = json.loads((tmp_path / "snapshots" / "index.json").read_text())
+    assert index["layers"]["conv1"] == {"weight": [4, 2, 3, 3], "bias": [4]}
+    assert sorted(p.name for p in (tmp_path / "snapshots").glob("*.safetensors")) == [f"{k:04d}.safetensors" for k in range(5)]
+    store.truncate(2)
+    assert len(SnapshotStore(tmp_path)) == 2 and not (tmp_path / "snapshots" / "0002.safetensors").exists()
+    with pytest.raises(IndexError):
+        SnapshotStore(tmp_path).load(2, "conv1")
+    with pytest.raises(KeyError, match="stored layers: conv1"):
+        again.load(0, "fc9")
+
+
+def test_store_float16_halves_the_files_and_rounds_like_half(tmp_path):
+    w = torch.randn(50, 20, 5, 5)
+    s32 = SnapshotStore(tmp_path / "a", create=True)
+    s16 = SnapshotStore(tmp_path / "b", "float16", create=True)
+    s32.append({"conv2.weight": w}, 0, 0)
+    s16.append({"conv2.weight": w}, 0, 0)
+    assert torch.equal(s16.load(0, "conv2"), w.half().float())
+    assert s16.load(0, "conv2", dtype=None).dtype == torch.float16
+    size = lambda s: (s.dir / "0000.safetensors").stat().st_size  # noqa: E731
+    assert size(s16) < 0.55 * size(s32)
+
+
+# -- change measures ------------------------------------------------------------------------------
+
+def test_change_measures_match_their_formulas():
+    w0 = torch.tensor([1.0, -1.0, 2.0, 0.5])
+    w1 = torch.tensor([1.0, 1.0, 2.0, 0.5])
+    w2 = torch.tensor([-1.0, 1.0, 2.0, 0.5])
+    m = change(w1, w0)
+    n0 = math.sqrt(1 + 1 + 4 + 0.25)
+    assert m["rel_dist_init"] == pytest.approx(2 / n0)
+    assert m["rel_dist_prev"] == pytest.approx(2 / n0)  # no previous: the init is the previous
+    assert m["cos_init"] == pytest.approx((1 - 1 + 4 + 0.25) / (n0 * n0))
+    assert m["sign_flip_init"] == pytest.approx(1 / 4)
+    m2 = change(w2, w0, prev=w1)
+    assert m2["rel_dist_prev"] == pytest.approx(2 / n0)
+    assert m2["rel_dist_init"] == pytest.approx(math.sqrt(8) / n0)
+    assert m2["sign_flip_init"] == pytest.approx(2 / 4) and m2["sign_flip_prev"] == pytest.approx(1 / 4)
+    same = change(w0, w0, w0)
+    assert same == {"rel_dist_init": 0.0, "rel_dist_prev": 0.0, "cos_init": pytest.approx(1.0),
+                    "sign_flip_init": 0.0, "sign_flip_prev": 0.0}
+    assert math.isnan(change(w1, torch.zeros(4))["rel_dist_init"])
+
+
+# -- colour map -----------------------------------------------------------------------------------
+
+def test_colour_map_red_positive_blue_negative_green_zero():
+    w = torch.tensor([2.0, -2.0, 0.0, 1.0, -4.0])
+    rgb = colour(w, scale=2.0)
+    assert rgb[0].tolist() == [255, 0, 0]
+    assert rgb[1].tolist() == [0, 0, 255]
+    assert rgb[2].tolist() == [0, 255, 0]
+    assert rgb[3].tolist() == [128, 128, 0]  # half way: half red, half green
+    assert rgb[4].tolist() == [0, 0, 255]  # beyond the range: clipped
+    assert symmetric_range(torch.arange(-100.0, 101.0), 1.0) == 100.0
+    assert symmetric_range(torch.arange(-100.0, 101.0), 0.5) == pytest.approx(50.0, abs=1)
+
+
+def test_filter_grid_has_one_block_per_filter_and_one_kernel_per_input_channel():
+    assert grid_shape(20, 1) == (4, 5)
+    assert grid_shape(20, 3) == (7, 3)
+    w = torch.zeros(20, 3, 5, 5)
+    w[7, 2] = 1.0  # filter 7 (row 1, col 1 of the 7x3 grid), blue-channel kernel: red
+    img = filter_grid(w, zoom=1, scale=1.0)
+    cell, block = 6, 3 * 6 + 1
+    assert img.shape == (7 * cell + 1 + 6, 3 * block + 1, 3)
+    y0, x0 = 1 + 1 * (cell + 1), 1 + 1 * block + 2 * cell
+    assert (img[y0:y0 + 5, x0:x0 + 5] == [255, 0, 0]).all()
+    reds = (img == [255, 0, 0]).all(-1).sum()
+    greens = (img == [0, 255, 0]).all(-1).sum()
+    assert reds == 25 and greens == (20 * 3 - 1) * 25
+
+
+# -- real runs -------------------------------------------------------------------------------------
+
+def test_snapshot_run_stores_init_and_every_epoch_with_images_and_curves(run_job, tmp_path):
+    import imageio.v3 as iio
+
+    rec = run_job(SMALL)  # W&B offline: images, metrics and the artifact go through the real client
+    assert rec["status"] == "finished"
+    run = tmp_path / "run"
+    store = SnapshotStore(run)
+    assert store.epochs == [0.0, 1.0, 2.0] and [e["tag"] for e in store.entries] == ["init", "epoch", "epoch"]
+    assert store.layers == ["conv1", "conv2", "fc1", "fc2"]
+    steps_per_epoch = store.steps[1]
+    assert steps_per_epoch > 0 and store.steps == [0, steps_per_epoch, 2 * steps_per_epoch]
+    # snapshot 0 is the initialisation, bit for bit; the last one is the trained network
+    net0 = initial_net(SMALL)
+    for layer in store.layers:
+        assert torch.equal(store.load(0, layer), getattr(net0, layer).weight.detach())
+        assert torch.equal(store.load(0, layer, "bias"), getattr(net0, layer).bias.detach())
+    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    for layer in store.layers:
+        assert torch.equal(store.load(-1, layer), final[f"net.{layer}.weight"])
+        assert not torch.equal(store.load(-1, layer), store.load(0, layer))
+    # change curves: the CSV equals the measures recomputed from the stored weights
+    import pandas as pd
+
+    table = pd.read_csv(run / "snapshots" / "changes.csv")
+    again = pd.DataFrame(changes_from_store(store))
+    assert len(table) == 3 * 4
+    for col in ("rel_dist_init", "rel_dist_prev", "cos_init", "sign_flip_init", "sign_flip_prev"):
+        np.testing.assert_allclose(table[col].to_numpy(), again[col].to_numpy(), rtol=1e-9, atol=1e-12)
+    first = table[table.i == 0]
+    assert (first.rel_dist_init == 0).all() and np.allclose(first.cos_init, 1.0)
+    assert (table[table.i == 2].rel_dist_init > table[table.i == 1].rel_dist_init).all()
+    m = rec["metrics"]
+    assert m["snapshots/n"] == 3
+    assert m["snapshots/conv2/rel_dist_init"] == pytest.approx(table[(table.i == 2) & (table.layer == "conv2")].rel_dist_init.item())
+    # the per-step metrics reached the CSV logger (and W&B)
+    hist = pd.read_csv(run / "metrics" / "metrics.csv")
+    assert hist["snapshots/conv1/cos_init"].notna().sum() == 3
+    # filter images: conv layers only, one PNG per snapshot, a GIF with one frame per snapshot
+    for layer in ("conv1", "conv2"):
+        pngs = sorted((run / "snapshots" / "filters" / layer).glob("*.png"))
+        assert [p.stem for p in pngs] == ["0000", "0001", "0002"]
+        frames = iio.imread(run / "snapshots" / "filters" / f"{layer}.gif", index=None)
+        assert frames.shape[0] == 3
+    assert not (run / "snapshots" / "filters" / "fc1").exists()
+    assert (run / "snapshots" / "changes.png").stat().st_size > 0
+    # W&B: an artifact of type snapshots was logged in the offline run
+    wandb_files = list((run / "wandb").rglob("*.wandb"))
+    assert wandb_files and any(b"snapshots" in f.read_bytes() for f in wandb_files)
+
+
+def test_step_schedule_float16_and_chosen_layers(run_job, tmp_path):
+    rec = run_job(SMALL + ["logger=csv", "callbacks.weight_snapshots.every_n_epochs=null",
+                           "callbacks.weight_snapshots.every_n_steps=5", "callbacks.weight_snapshots.dtype=float16",
+                           "callbacks.weight_snapshots.layers=[conv*]",
+                           "callbacks.weight_snapshots.filter_images=false"])
+    assert rec["status"] == "finished"
+    store = SnapshotStore(tmp_path / "run")
+    total = store.steps[-1]
+    assert store.steps == [0] + list(range(5, total + 1, 5)) + ([total] if total % 5 else [])
+    assert [e["tag"] for e in store.entries][-1] == ("last" if total % 5 else "step")
+    assert store.layers == ["conv1", "conv2"] and store.index["dtype"] == "float16"
+    assert store.load(0, "conv1", dtype=None).dtype == torch.float16
+    ep = store.epochs
+    assert ep[0] == 0 and all(b > a for a, b in zip(ep, ep[1:])) and ep[-1] == pytest.approx(2.0)
+    assert not (tmp_path / "run" / "snapshots" / "filters").exists()
+
+
+def test_resumed_run_appends_to_the_same_store(run_job, tmp_path):
+    base = SMALL + ["logger=csv"]
+    run_job(base + ["trainer.max_epochs=1"])
+    first = SnapshotStore(tmp_path / "run")
+    assert first.epochs == [0.0, 1.0]
+    w1 = first.load(1, "conv2")
+    rec = run_job(base + ["trainer.max_epochs=3", "resume=true"])
+    assert rec["status"] == "finished"
+    store = SnapshotStore(tmp_path / "run")
+    assert store.epochs == [0.0, 1.0, 2.0, 3.0]
+    assert torch.equal(store.load(1, "conv2"), w1)
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "run" / "snapshots" / "changes.csv")
+    assert sorted(set(table.i)) == [0, 1, 2, 3]  # rows of the first part kept, measures continue
+    again = pd.DataFrame(changes_from_store(store))
+    np.testing.assert_allclose(table.rel_dist_prev.to_numpy(), again.rel_dist_prev.to_numpy(), rtol=1e-9)
+    assert len(list((tmp_path / "run" / "snapshots" / "filters" / "conv1").glob("*.png"))) == 4
+
+
+def test_bad_snapshot_settings_give_one_line(knowloc_cli):
+    r = knowloc_cli("experiment=snapshots", "callbacks.weight_snapshots.dtype=float8")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].startswith("knowloc: error: callbacks.weight_snapshots.dtype='float8'")
+    assert "Traceback" not in r.stderr
+    r = knowloc_cli("experiment=snapshots", "callbacks.weight_snapshots.layers=[conv9]", "data.first_n=200",
+                    "trainer.max_epochs=1", "logger=none")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "knowloc: error: callbacks.weight_snapshots.layers='conv9' is not allowed" in r.stderr
+    assert "conv1, conv2, fc1, fc2" in r.stderr and "Traceback" not in r.stderr
