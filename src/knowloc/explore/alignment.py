@@ -1,0 +1,9 @@
+"""The alignment page of a run (to be filled from knowloc.alignment's documented run-folder layout)."""
+
+from __future__ import annotations
+
+from knowloc.explore.target import Run
+
+
+def section(run: Run) -> dict | None:
+    return None

@@ -1,0 +1,2 @@
+// Family pages (localization, neurons, snapshots, alignment): RENDER[type] for their sections.
+"use strict";

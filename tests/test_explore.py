@@ -1,0 +1,193 @@
+"""knowloc explore without a browser: the report's data from real run records, and the CLI's errors.
+
+The browser checks are in test_explore_browser.py; both use the small real sweep built here once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from knowloc.compare import compare
+
+#: three real tiny runs: relu seeds 0 and 1, tanh seed 0 (a sweep folder with job folders 0, 1, 2)
+SWEEP_JOBS = [("relu", 0), ("relu", 1), ("tanh", 0)]
+TINY = ["logger=csv", "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "data.first_n=400", "data.batch_size=50", "threads=1"]
+_SWEEP: dict[str, Path] = {}
+
+
+def real_sweep(base: Path) -> Path:
+    """Run the tiny sweep once per test session (in-process, real Lightning/Hydra) and return its folder."""
+    if "path" not in _SWEEP:
+        from knowloc.api import run
+
+        root = base / "sweep"
+        for i, (act, seed) in enumerate(SWEEP_JOBS):
+            rec = run(TINY + [f"activation={act}", f"seed={seed}"], root / str(i))
+            assert rec["status"] == "finished"
+        _SWEEP["path"] = root
+    return _SWEEP["path"]
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints", "wandb"))
+    return dst
+
+
+def page_data(html: str) -> dict:
+    """The JSON a report embeds."""
+    m = re.search(r'<script id="knowloc-data" type="application/json">(.*?)</script>', html, re.S)
+    assert m, "no embedded data in the report"
+    return json.loads(m.group(1))
+
+
+def section(data: dict, type_: str) -> dict:
+    found = [s for s in data["sections"] if s["type"] == type_]
+    assert found, f"no {type_} section; have {[s['type'] for s in data['sections']]}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    return real_sweep(tmp_path_factory.getbasetemp())
+
+
+def _close(a, b, rel=1e-4):
+    return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=1e-9)
+
+
+def test_run_report_holds_the_record_and_metrics_history(sweep_dir, knowloc_cli, tmp_path):
+    run = sweep_dir / "0"
+    out = tmp_path / "r.html"
+    res = knowloc_cli("explore", str(run), "--no-serve", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert f"wrote {out}" in res.stdout and "serving" not in res.stdout
+    html = out.read_text()
+    # self-contained: no external scripts, styles or images; a CSP that forbids any fetch
+    assert not re.search(r'(src|href)="https?:', html)
+    assert "default-src 'none'" in html
+    data = page_data(html)
+    summary = json.loads((run / "summary.json").read_text())
+    ov = section(data, "overview")
+    assert ov["status"] == "finished" and ov["seed"] == 0 and ov["choices"]["activation"] == "relu"
+    shown = dict(ov["metrics"])
+    assert set(shown) == set(summary["metrics"])
+    for k, v in summary["metrics"].items():
+        assert _close(shown[k], v), k
+    # every value of metrics.csv is in the history, at its step
+    with open(run / "metrics" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    hist = section(data, "metrics")["series"]
+    columns = [c for c in rows[0] if c not in ("epoch", "step")]
+    assert "val/acc" in columns and set(hist) == set(columns)
+    for col in columns:
+        expected = [(int(r["step"]), float(r[col])) for r in rows if r[col] != ""]
+        got = list(zip(hist[col]["step"], hist[col]["value"]))
+        assert len(got) == len(expected)
+        assert all(s1 == s2 and _close(v1, v2) for (s1, v1), (s2, v2) in zip(got, expected))
+    # no family files in a plain run, so no family pages
+    assert {s["type"] for s in data["sections"]} == {"overview", "metrics", "files"}
+
+
+def test_sweep_report_compare_tables_equal_knowloc_compare(sweep_dir, tmp_path):
+    from knowloc.explore import write_report
+
+    out = write_report(sweep_dir, tmp_path / "s.html")
+    data = page_data(out.read_text())
+    assert data["kind"] == "sweep"
+    runs = section(data, "runs")
+    assert [r["run"] for r in runs["rows"]] == ["0", "1", "2"]
+    assert runs["factors"] == ["activation"]  # seed is the replicate, not a factor
+    cmp_ = section(data, "compare")
+    assert cmp_["by_options"] == ["activation"] and cmp_["default_metric"] == "test/acc"
+    for metric in ("test/acc", "test/loss"):
+        rows = cmp_["tables"]["activation"][metric]["rows"]
+        expected = compare([sweep_dir], ["activation"], metric)
+        assert [r["activation"] for r in rows] == list(expected["activation"]) == ["relu", "tanh"]
+        assert [r["n"] for r in rows] == [2, 1]
+        for r, (_, e) in zip(rows, expected.iterrows()):
+            assert _close(r["mean"], e["mean"])
+            for k in ("ci_low", "ci_high"):
+                assert (r[k] == "nan") if math.isnan(e[k]) else _close(r[k], e[k])
+        # relu: two seeds give an interval around their mean; tanh: one seed gives none
+        assert rows[0]["ci_low"] <= rows[0]["mean"] <= rows[0]["ci_high"]
+        assert rows[1]["ci_low"] == "nan"
+
+
+def test_damaged_family_file_breaks_only_its_page(sweep_dir, tmp_path):
+    from knowloc.explore import build
+    from knowloc.explore.target import open_target
+
+    run = copy_run(sweep_dir / "0", tmp_path / "run")
+    (run / "metrics" / "metrics.csv").write_text("epoch,value\n0,1\n")  # no step column
+    data = build(open_target(run))
+    err = section(data, "error")
+    assert err["id"] == "overview"  # the module that failed names the page
+    assert "no 'step' column" in err["message"]
+    assert section(data, "overview")["status"] == "finished"
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "truncated", "not-a-record", "file", "port"])
+def test_cli_bad_input_one_line_exit_2(case, tmp_path, sweep_dir, capsys):
+    """The real CLI entry point, in-process (the subprocess path is covered above)."""
+    from knowloc.cli import main
+
+    args, expect = None, None
+    bad = tmp_path / "bad"
+    if case == "missing":
+        args, expect = [str(tmp_path / "nope")], "does not exist"
+    elif case == "empty":
+        bad.mkdir()
+        args, expect = [str(bad)], "holds no run record"
+    elif case == "truncated":
+        copy_run(sweep_dir / "0", bad)
+        text = (bad / "summary.json").read_text()
+        (bad / "summary.json").write_text(text[: len(text) // 2])
+        args, expect = [str(bad)], "is not valid JSON"
+    elif case == "not-a-record":
+        bad.mkdir()
+        (bad / "summary.json").write_text('{"hello": 1}')
+        args, expect = [str(bad)], "missing key(s) status, metrics, config"
+    elif case == "file":
+        (tmp_path / "x.txt").write_text("x")
+        args, expect = [str(tmp_path / "x.txt")], "is a file"
+    elif case == "port":
+        args, expect = [str(sweep_dir / "0"), "--port", "70000"], "--port='70000' is not allowed; expected an integer in 0..65535"
+    with pytest.raises(SystemExit) as exc:
+        main(["explore", *args, "--no-serve", "--out", str(tmp_path / "o.html")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("knowloc: error: "), err
+    assert expect in lines[0]
+    assert not (tmp_path / "o.html").exists()
+
+
+def test_server_rebuilds_when_the_run_changes_and_survives_bad_input(sweep_dir, tmp_path):
+    from knowloc.explore.server import ExploreServer
+
+    root = tmp_path / "root"
+    run = copy_run(sweep_dir / "0", root / "a")
+    server = ExploreServer(root)
+    try:
+        status, html = server.page("a")
+        assert status == 200 and section(page_data(html), "overview")["status"] == "finished"
+        s = json.loads((run / "summary.json").read_text())
+        s["status"], s["metrics"]["test/acc"] = "running", 0.125
+        (run / "summary.json").write_text(json.dumps(s))
+        status, html = server.page("a")
+        ov = section(page_data(html), "overview")
+        assert ov["status"] == "running" and dict(ov["metrics"])["test/acc"] == 0.125
+        (run / "summary.json").write_text("[1, 2]")
+        status, html = server.page("a")
+        assert status == 422 and "expected a JSON object" in html
+        assert server.page("../..")[0] == 403
+        assert server.page("nothing")[0] == 404
+    finally:
+        server.server_close()
