@@ -1,0 +1,186 @@
+"""``NeuronStats``: per unit x class activation and gradient statistics of chosen layers during training."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+
+from knowloc.neurons.statistics import UnitClassStats, anomaly_ranking
+from knowloc.neurons.trace import get_layer, unit_grads, unit_values
+
+log = logging.getLogger("knowloc")
+
+
+class NeuronStats(L.Callback):
+    """Accumulates, over every training step, the statistics of :mod:`knowloc.neurons.statistics`
+    for each layer in ``layers`` (names of the net's modules; the net is ``pl_module.net``).
+
+    A unit's value is the layer's *output*: ``act3`` is fc1 after its activation (what fc2 reads;
+    the default), ``fc1`` the pre-activation; conv layers (``act1``, ``act2``) give one unit per
+    channel (spatial mean; the gradient is the sum over space). Gradients are those of each
+    sample's own loss: the hooks see dL/da of the batch loss L = (1/B) Σ ℓ_i, multiplied by B
+    (the module's loss must be a batch mean, as ``ClassifierModule``'s cross-entropy is).
+
+    Top-k images are kept as indices: the position in the training split when the train loader's
+    sampler replays its order (``EpochSeededSampler`` does; each batch is checked against the data
+    set, else top-k is switched off with a warning), mapped to the data-set index when the data set
+    exposes it. At fit end it writes, per layer, ``neurons/<layer>_stats.npz``,
+    ``neurons/<layer>_unit_class.csv``, ``neurons/<layer>_anomalies.csv``, the image grids, heat maps
+    and the anomaly figure (see :mod:`knowloc.neurons`), and logs them to W&B.
+    """
+
+    def __init__(self, layers=("act3",), topk: int = 8, images: bool = True, n_anomalies: int = 20,
+                 max_units_plotted: int = 128, anomaly_images: int = 6):
+        super().__init__()
+        if isinstance(layers, str):
+            layers = [layers]
+        self.layers = [str(x) for x in layers]
+        self.topk, self.images, self.n_anomalies = int(topk), bool(images), int(n_anomalies)
+        self.max_units_plotted, self.anomaly_images = int(max_units_plotted), int(anomaly_images)
+        self.stats: dict[str, UnitClassStats] = {}
+        self._handles: list = []
+        self._active = False
+        self._acts: dict[str, torch.Tensor] = {}
+        self._grads: dict[str, torch.Tensor] = {}
+        self._batch = None
+        self._order: list[int] | None = None
+        self._index_ok = True
+
+    # -- hooks -----------------------------------------------------------------------------------
+    @staticmethod
+    def _net(pl_module):
+        return getattr(pl_module, "net", pl_module)
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage != "fit" or self._handles:
+            return
+        net = self._net(pl_module)
+        for name in self.layers:
+            module = get_layer(net, name, "callbacks.neuron_stats.layers")
+            self._handles.append(module.register_forward_hook(self._forward_hook(name)))
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def _forward_hook(self, name: str):
+        def hook(module, inputs, out):
+            if not (self._active and torch.is_grad_enabled() and out.requires_grad):
+                return
+            self._acts[name] = unit_values(out.detach())
+            batch = len(out)
+
+            def grad_hook(grad):
+                self._grads[name] = unit_grads(grad.detach()) * batch
+
+            out.register_hook(grad_hook)
+        return hook
+
+    # -- sample indices ----------------------------------------------------------------------------
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        dl = trainer.train_dataloader
+        sampler = getattr(dl, "sampler", None)
+        self._order = list(iter(sampler)) if sampler is not None and self._index_ok else None
+
+    def _indices(self, trainer, batch, batch_idx) -> torch.Tensor | None:
+        """Positions of the batch's samples in the training data set (None if they cannot be known)."""
+        if self._order is None:
+            return None
+        dl = trainer.train_dataloader
+        bs = dl.batch_size
+        pos = self._order[batch_idx * bs: batch_idx * bs + len(batch[1])]
+        ds = dl.dataset
+        items = ds.__getitems__(pos) if hasattr(ds, "__getitems__") else dl.collate_fn([ds[i] for i in pos])
+        if len(pos) != len(batch[1]) or not (torch.equal(items[1], batch[1]) and torch.equal(items[0], batch[0])):
+            log.warning("NeuronStats: the train loader's order cannot be replayed; top-k images are off")
+            self._index_ok, self._order = False, None
+            return None
+        pos = torch.as_tensor(pos)
+        split = getattr(ds, "split", None)
+        return split.index[pos] if split is not None and hasattr(split, "index") else pos
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._acts, self._grads = {}, {}
+        self._batch = (batch[0], batch[1], self._indices(trainer, batch, batch_idx))
+        self._active = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._active = False
+        if self._batch is None:
+            return
+        x, y, index = self._batch
+        num_classes = int(getattr(pl_module, "num_classes", 0) or int(y.max()) + 1)
+        for name in self.layers:
+            if name not in self._acts or name not in self._grads:
+                continue
+            act, grad = self._acts[name], self._grads[name]
+            if name not in self.stats:
+                self.stats[name] = UnitClassStats(act.shape[1], num_classes,
+                                                  tuple(x.shape[1:]) if self.images else None, self.topk)
+            self.stats[name].update(act.cpu(), grad.cpu(), y.cpu(), x.cpu() if self.images else None,
+                                    index.cpu() if index is not None else None)
+        self._acts, self._grads, self._batch = {}, {}, None
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"layers": list(self.layers), "stats": {k: s.state_dict() for k, s in self.stats.items()}}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.stats = {k: UnitClassStats.from_state_dict(s) for k, s in state_dict.get("stats", {}).items()}
+
+    # -- results -----------------------------------------------------------------------------------
+    def on_fit_end(self, trainer, pl_module) -> None:
+        for name, stats in self.stats.items():
+            self.write(trainer, name, stats)
+
+    def write(self, trainer, name: str, stats: UnitClassStats) -> None:
+        from knowloc import artifacts
+        from knowloc.neurons import plots
+
+        s = stats.summary()
+        folder = artifacts.run_dir(trainer) / "neurons"
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(folder / f"{name}_stats.npz", layer=np.array(name), **s)
+        U, C = s["mean_act"].shape
+        long = pd.DataFrame({
+            "unit": np.repeat(np.arange(U), C), "class": np.tile(np.arange(C), U),
+            **{k: s[k].reshape(-1) for k in ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score")}})
+        artifacts.save_table(trainer, f"neurons/{name}_unit_class", long)
+        rows = anomaly_ranking(s, self.n_anomalies)
+        table = pd.DataFrame([{**r, "layer": name, "top_grad_images": " ".join(map(str, r["top_grad_images"])),
+                               "top_act_images": " ".join(map(str, r["top_act_images"]))} for r in rows])
+        artifacts.save_table(trainer, f"neurons/{name}_anomalies", table)
+        title = f"{name}: class-mean images weighted by "
+        if "grad_image" in s:
+            for key, what, signed in (("grad_image", "the gradient dℓ/da (Σ g·x / Σ|g|)", True),
+                                      ("act_image", "the activation (Σ a·x / Σ|a|)", True)):
+                for suffix, note in (("", ""), ("_rectified", ", samples where the unit fires only")):
+                    fig = plots.image_grid(s[key + suffix], title + what + note, signed, self.max_units_plotted)
+                    artifacts.save_figure(trainer, f"neurons/{name}_{key.split('_')[0]}_images{suffix}", fig)
+        fig = plots.heatmaps([(s["mean_grad"], "mean gradient dℓ/da (signed)"),
+                              (s["mean_abs_grad"], "mean |dℓ/da|"), (s["mean_act"], "mean activation a"),
+                              (s["anomaly_score"], "anomaly score")], f"{name}: unit x class ({int(s['steps'])} steps)")
+        artifacts.save_figure(trainer, f"neurons/{name}_heatmaps", fig)
+        images = self._images_of(trainer, {i for r in rows[:10] for i in r["top_grad_images"]})
+        if rows:
+            artifacts.save_figure(trainer, f"neurons/{name}_anomalies",
+                                  plots.anomaly_figure(rows[:10], images, name, self.anomaly_images))
+        artifacts.log_results(trainer, {
+            f"neurons/{name}/top_anomaly_score": float(rows[0]["score"]) if rows else float("nan"),
+            f"neurons/{name}/dead_units": int((np.nan_to_num(s["fire_rate"]).max(1) == 0).sum()),
+            f"neurons/{name}/steps": int(s["steps"])})
+
+    @staticmethod
+    def _images_of(trainer, indices: set[int]) -> dict[int, np.ndarray]:
+        """Training images by data-set index (empty when the data set does not say)."""
+        dm = getattr(trainer, "datamodule", None)
+        split = getattr(dm, "train_split", None)
+        if split is None or not indices:
+            return {}
+        where = {int(v): p for p, v in enumerate(split.index.tolist())}
+        return {i: split.x[where[i]].numpy() for i in indices if i in where}

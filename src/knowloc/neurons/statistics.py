@@ -1,0 +1,176 @@
+"""Per unit x class statistics of one layer, accumulated with running sums, and the anomaly score.
+
+For a training sample i of class c, a_iu is the value of unit u (:func:`~knowloc.neurons.trace.unit_values`)
+and g_iu = dℓ_i/da_iu the gradient of the sample's own loss w.r.t. it. Over every training step
+(samples count once per epoch they are seen), with n_c = the number of class-c samples seen:
+
+* mean_act[u, c]      = Σ_{i∈c} a_iu / n_c
+* mean_grad[u, c]     = Σ_{i∈c} g_iu / n_c
+* mean_abs_grad[u, c] = Σ_{i∈c} |g_iu| / n_c
+* fire_rate[u, c]     = #{i∈c: a_iu > 0} / n_c           (the unit *fires* when its value is > 0)
+* grad_image[u, c]    = Σ_{i∈c} g_iu x_i / Σ_{i∈c} |g_iu|  (class-mean image weighted by the gradient)
+* act_image[u, c]     = Σ_{i∈c} a_iu x_i / Σ_{i∈c} |a_iu|  (weighted by the activation)
+* ``*_rectified``     = the same sums over the samples where the unit fires only
+* top-k: the k training images with the largest |g_iu| (``topk_grad``) and the largest a_iu
+  (``topk_act``) per unit and class, one entry per image (its largest value over training),
+  kept as indices by a running merge.
+
+Anomaly score (:func:`anomaly_scores`): a class whose loss depends strongly on a unit although the
+unit's activation for that class is weak or of the opposite sign to what the gradient asks for:
+
+    ĝ[u, c] = mean_grad[u, c] / max_{u', c'} |mean_grad|       (gradient strength, layer-wide, in [-1, 1])
+    â[u, c] = mean_act[u, c] / max_{c'} |mean_act[u, c']|       (activation relative to the unit's range)
+    score[u, c] = |ĝ[u, c]| · (1 + sign(mean_grad[u, c]) · â[u, c]) / 2          in [0, 1]
+
+mean_grad < 0 means the class's loss falls when the unit rises (the class asks for the unit): the
+score is 0 when the unit fires at its strongest for the class (â = 1), |ĝ|/2 when it is silent
+(â = 0) and |ĝ| when it is opposite (â = -1); symmetrically for mean_grad > 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+STATE_KEYS = ("count", "sum_act", "sum_grad", "sum_abs_grad", "fire", "img_grad", "img_act", "img_grad_rect",
+              "img_act_rect", "norm_grad", "norm_act", "norm_grad_rect", "norm_act_rect",
+              "topk_grad_value", "topk_grad_index", "topk_act_value", "topk_act_index", "steps")
+
+
+def _merge_topk(values: torch.Tensor, index: torch.Tensor, new_values: torch.Tensor, new_index: torch.Tensor,
+                k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge ``(U, k)`` kept entries with ``(U, n)`` new ones: the k largest per row, one per index."""
+    v = torch.cat([values, new_values], 1)
+    i = torch.cat([index, new_index], 1)
+    v, order = v.sort(1, descending=True)
+    i = i.gather(1, order)
+    m = v.shape[1]
+    earlier = torch.ones(m, m, dtype=torch.bool).tril(-1)  # [j, l]: l < j
+    dup = ((i.unsqueeze(2) == i.unsqueeze(1)) & earlier).any(2) & (i >= 0)
+    v = v.masked_fill(dup, float("-inf"))
+    v, order = v.topk(k, 1)
+    i = i.gather(1, order)
+    return v, i.masked_fill(torch.isinf(v), -1)
+
+
+class UnitClassStats:
+    """Running sums for one layer (see module doc); ``images`` keeps the weighted image sums."""
+
+    def __init__(self, num_units: int, num_classes: int, image_shape: tuple[int, ...] | None = None, k: int = 8):
+        U, C = int(num_units), int(num_classes)
+        self.num_units, self.num_classes, self.k = U, C, int(k)
+        self.image_shape = tuple(image_shape) if image_shape is not None else None
+        f64 = dict(dtype=torch.float64)
+        self.count = torch.zeros(C, **f64)
+        self.sum_act, self.sum_grad, self.sum_abs_grad, self.fire = (torch.zeros(U, C, **f64) for _ in range(4))
+        P = int(np.prod(self.image_shape)) if self.image_shape else 0
+        # image sums in float32 (they are images, and halve the checkpoint)
+        self.img_grad, self.img_act, self.img_grad_rect, self.img_act_rect = (torch.zeros(U, C, P) for _ in range(4))
+        self.norm_grad, self.norm_act, self.norm_grad_rect, self.norm_act_rect = (torch.zeros(U, C, **f64) for _ in range(4))
+        self.topk_grad_value = torch.full((U, C, self.k), float("-inf"))
+        self.topk_act_value = torch.full((U, C, self.k), float("-inf"))
+        self.topk_grad_index = torch.full((U, C, self.k), -1, dtype=torch.long)
+        self.topk_act_index = torch.full((U, C, self.k), -1, dtype=torch.long)
+        self.steps = torch.zeros((), dtype=torch.long)
+
+    @torch.no_grad()
+    def update(self, act: torch.Tensor, grad: torch.Tensor, y: torch.Tensor, x: torch.Tensor | None = None,
+               index: torch.Tensor | None = None) -> None:
+        """Add a batch: unit values ``act`` and per-sample gradients ``grad`` ``(N, U)``, labels ``y``,
+        inputs ``x`` (for the images) and sample indices ``index`` (for the top-k; None skips it)."""
+        act, grad = act.detach().double(), grad.detach().double()
+        y = y.long()
+        onehot = torch.nn.functional.one_hot(y, self.num_classes).double()  # (N, C)
+        fires = (act > 0).double()
+        self.count += onehot.sum(0)
+        self.sum_act += act.T @ onehot
+        self.sum_grad += grad.T @ onehot
+        self.sum_abs_grad += grad.abs().T @ onehot
+        self.fire += fires.T @ onehot
+        if self.image_shape and x is not None:
+            xf = x.detach().reshape(len(x), -1).float()
+            for img, norm, w in ((self.img_grad, self.norm_grad, grad), (self.img_act, self.norm_act, act),
+                                 (self.img_grad_rect, self.norm_grad_rect, grad * fires),
+                                 (self.img_act_rect, self.norm_act_rect, act * fires)):
+                wc = (w.unsqueeze(2) * onehot.unsqueeze(1)).reshape(len(x), -1)  # (N, U*C)
+                img += (wc.float().T @ xf).view_as(img)
+                norm += w.abs().T @ onehot
+        if index is not None:
+            index = index.long()
+            for c in y.unique().tolist():
+                sel = y == c
+                for val, idx, new in ((self.topk_grad_value, self.topk_grad_index, grad[sel].abs()),
+                                      (self.topk_act_value, self.topk_act_index, act[sel])):
+                    newi = index[sel].unsqueeze(0).expand(self.num_units, -1)
+                    v, i = _merge_topk(val[:, c], idx[:, c], new.T.float(), newi, self.k)
+                    val[:, c], idx[:, c] = v, i
+        self.steps += 1
+
+    # -- results -------------------------------------------------------------------------------
+    def _per_sample(self, s: torch.Tensor) -> torch.Tensor:
+        return s / self.count.where(self.count > 0, torch.nan)
+
+    @staticmethod
+    def _weighted(img: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+        return img.double() / norm.where(norm > 0, torch.nan).unsqueeze(-1)
+
+    def summary(self) -> dict[str, np.ndarray]:
+        """The statistics as numpy arrays ([unit, class] / [unit, class, k] / [unit, class, *image])."""
+        out = {
+            "counts": self.count.numpy(), "mean_act": self._per_sample(self.sum_act).numpy(),
+            "mean_grad": self._per_sample(self.sum_grad).numpy(),
+            "mean_abs_grad": self._per_sample(self.sum_abs_grad).numpy(),
+            "fire_rate": self._per_sample(self.fire).numpy(),
+            "topk_grad_index": self.topk_grad_index.numpy(), "topk_grad_value": self.topk_grad_value.numpy(),
+            "topk_act_index": self.topk_act_index.numpy(), "topk_act_value": self.topk_act_value.numpy(),
+            "steps": np.int64(self.steps.item()),
+        }
+        out["anomaly_score"] = anomaly_scores(out["mean_act"], out["mean_grad"])
+        if self.image_shape:
+            shape = (self.num_units, self.num_classes, *self.image_shape)
+            for name, img, norm in (("grad_image", self.img_grad, self.norm_grad),
+                                    ("act_image", self.img_act, self.norm_act),
+                                    ("grad_image_rectified", self.img_grad_rect, self.norm_grad_rect),
+                                    ("act_image_rectified", self.img_act_rect, self.norm_act_rect)):
+                out[name] = self._weighted(img, norm).float().numpy().reshape(shape)
+        return out
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"num_units": self.num_units, "num_classes": self.num_classes, "k": self.k,
+                "image_shape": self.image_shape, **{k: getattr(self, k).clone() for k in STATE_KEYS}}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "UnitClassStats":
+        s = cls(state["num_units"], state["num_classes"], state["image_shape"], state["k"])
+        for k in STATE_KEYS:
+            setattr(s, k, state[k].clone())
+        return s
+
+
+def anomaly_scores(mean_act: np.ndarray, mean_grad: np.ndarray) -> np.ndarray:
+    """``score[u, c] = |ĝ| · (1 + sign(mean_grad) · â) / 2`` (see the module doc)."""
+    g = np.nan_to_num(np.asarray(mean_grad, dtype=np.float64))
+    a = np.nan_to_num(np.asarray(mean_act, dtype=np.float64))
+    gmax = np.abs(g).max() if g.size else 0.0
+    ghat = g / gmax if gmax > 0 else np.zeros_like(g)
+    amax = np.abs(a).max(1, keepdims=True)
+    ahat = np.divide(a, amax, out=np.zeros_like(a), where=amax > 0)
+    return np.abs(ghat) * (1 + np.sign(g) * ahat) / 2
+
+
+def anomaly_ranking(summary: dict, n: int = 20) -> list[dict]:
+    """The ``n`` (unit, class) pairs with the highest anomaly score, with their statistics and
+    top-k image indices (most anomalous first)."""
+    score = summary["anomaly_score"]
+    order = np.argsort(-score, axis=None, kind="stable")[:n]
+    rows = []
+    for flat in order:
+        u, c = np.unravel_index(flat, score.shape)
+        g, a = summary["mean_grad"][u, c], summary["mean_act"][u, c]
+        rows.append({"unit": int(u), "class": int(c), "score": float(score[u, c]), "mean_grad": float(g),
+                     "mean_abs_grad": float(summary["mean_abs_grad"][u, c]), "mean_act": float(a),
+                     "fire_rate": float(summary["fire_rate"][u, c]),
+                     "top_grad_images": [int(i) for i in summary["topk_grad_index"][u, c] if i >= 0],
+                     "top_act_images": [int(i) for i in summary["topk_act_index"][u, c] if i >= 0]})
+    return rows
