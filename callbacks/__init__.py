@@ -3,5 +3,7 @@
 from knowloc.callbacks.ablation import AblationAnalysis
 from knowloc.callbacks.divergence import DivergenceGuard
 from knowloc.callbacks.neuron_stats import NeuronStats
+from knowloc.callbacks.freeze_layers import FreezeLayers
+from knowloc.callbacks.weight_snapshots import WeightSnapshots
 
-__all__ = ["AblationAnalysis", "NeuronStats", "DivergenceGuard"]
+__all__ = ["AblationAnalysis", "NeuronStats", "DivergenceGuard", "FreezeLayers", "WeightSnapshots"]

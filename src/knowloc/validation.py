@@ -61,6 +61,13 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.name": one_of("mnist_embedded", "mnist", "fashion_mnist", "cifar10", "equality"),
     "model.optimizer.lr": positive_number(),
     "model.net.init": one_of("he", "xavier", "default"),
+    # snapshots and freezing (callbacks.weight_snapshots, callbacks.freeze_layers)
+    "callbacks.weight_snapshots.every_n_epochs": optional(int_at_least(1)),
+    "callbacks.weight_snapshots.every_n_steps": optional(int_at_least(1)),
+    "callbacks.weight_snapshots.dtype": one_of("float32", "float16", "bfloat16"),
+    "callbacks.weight_snapshots.gif_seconds_per_frame": positive_number(),
+    "callbacks.weight_snapshots.range_quantile": fraction(False, True),
+    "callbacks.freeze_layers.at_epoch": int_at_least(0),
 }
 
 

@@ -1,0 +1,109 @@
+"""``FreezeLayers``: freeze chosen layers at initialisation or at a given epoch."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import lightning as L
+import torch
+
+from knowloc.errors import ConfigValueError
+from knowloc.snapshots.layers import select_layers
+
+log = logging.getLogger("knowloc")
+KEY = "callbacks.freeze_layers"
+
+
+class FreezeLayers(L.Callback):
+    """Freeze the parameters of ``layers`` (names or patterns such as ``conv*``, relative to the
+    network) at the start of epoch ``at_epoch`` (0: at initialisation, before the optimizer is
+    built).
+
+    A frozen parameter gets ``requires_grad = False`` and is removed from every optimizer param
+    group together with its optimizer state (momentum, Adam moments), so neither gradient steps
+    nor weight decay nor momentum can move it: its value stays bit-identical. Empty param groups
+    are kept so that schedulers still line up. Only parameters are frozen; buffers (BatchNorm
+    statistics) are not touched.
+
+    The record gets ``freeze/frozen_params``, ``freeze/trainable_params`` and
+    ``freeze/max_abs_change``, the largest |w_end - w_frozen| over frozen parameters (0 when
+    freezing held). The list of frozen layers is saved in checkpoints, so a resumed run
+    freezes them again before its optimizer is rebuilt.
+    """
+
+    def __init__(self, layers: Sequence[str] | str | None = (), at_epoch: int = 0):
+        if not isinstance(at_epoch, int) or isinstance(at_epoch, bool) or at_epoch < 0:
+            raise ConfigValueError(f"{KEY}.at_epoch", at_epoch, "an integer >= 0")
+        self.layer_patterns = [] if layers is None else ([layers] if isinstance(layers, str) else list(layers))
+        self.at_epoch = at_epoch
+        self.frozen: list[str] = []  # layer names frozen so far
+        self._module: torch.nn.Module | None = None
+        self._layers: dict[str, torch.nn.Module] = {}
+        self._reference: dict[str, torch.Tensor] = {}
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"frozen": list(self.frozen)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # Lightning restores callbacks after ``setup`` and before ``configure_optimizers``:
+        # freezing here keeps the rebuilt optimizer the same shape as the saved one.
+        self.frozen = list(state_dict.get("frozen", []))
+        if self._module is not None and self.frozen:
+            self._freeze(select_layers(self._module, self.frozen, f"{KEY}.layers"))
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage != "fit":
+            return
+        self._module = pl_module
+        self._layers = select_layers(pl_module, self.layer_patterns, f"{KEY}.layers") if self.layer_patterns else {}
+        if self.at_epoch == 0 and self._layers:
+            self._freeze(self._layers)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        # the optimizer exists now; a module whose configure_optimizers did not filter on
+        # requires_grad still has the frozen parameters in it
+        self._drop_from_optimizers(trainer)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self._layers and trainer.current_epoch >= self.at_epoch and not all(n in self.frozen for n in self._layers):
+            self._freeze(self._layers)
+            self._drop_from_optimizers(trainer)
+            log.info("froze %s at epoch %d", ", ".join(self._layers), trainer.current_epoch)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        from knowloc.artifacts import log_results
+
+        frozen = sum(p.numel() for p in pl_module.parameters() if not p.requires_grad)
+        trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        drift = 0.0
+        for key, ref in self._reference.items():
+            drift = max(drift, float((self._param(key) - ref).abs().max()))
+        log_results(trainer, {"freeze/frozen_params": frozen, "freeze/trainable_params": trainable,
+                              "freeze/max_abs_change": drift})
+
+    # -- work ----------------------------------------------------------------------------------
+    def _param(self, key: str) -> torch.Tensor:
+        layer, _, name = key.rpartition(".")
+        return getattr(self._layers.get(layer) or select_layers(self._module, [layer], KEY)[layer], name).detach()
+
+    def _freeze(self, layers: dict) -> None:
+        for name, m in layers.items():
+            for pname, p in m.named_parameters(recurse=False):
+                p.requires_grad_(False)
+                p.grad = None
+                self._reference.setdefault(f"{name}.{pname}", p.detach().clone())
+            if name not in self.frozen:
+                self.frozen.append(name)
+
+    @staticmethod
+    def _drop_from_optimizers(trainer) -> None:
+        for opt in trainer.optimizers:
+            for group in opt.param_groups:
+                keep = [p for p in group["params"] if p.requires_grad]
+                for p in group["params"]:
+                    if not p.requires_grad:
+                        opt.state.pop(p, None)
+                group["params"] = keep

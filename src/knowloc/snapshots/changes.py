@@ -1,0 +1,86 @@
+"""How much a layer's weights moved: change measures between snapshots, and their plot.
+
+For a layer's weight W_t at snapshot t, its initialisation W_0 and the previous snapshot W_{t-1}
+(all flattened, computed in float64):
+
+    rel_dist_init = ||W_t - W_0||_2 / ||W_0||_2
+    rel_dist_prev = ||W_t - W_{t-1}||_2 / ||W_{t-1}||_2          (0 at t = 0)
+    cos_init      = <W_t, W_0> / (||W_t||_2 ||W_0||_2)
+    sign_flip_init = #{j : sign(W_t[j]) != sign(W_0[j])} / #W    (fraction; sign(0) = 0)
+    sign_flip_prev = #{j : sign(W_t[j]) != sign(W_{t-1}[j])} / #W
+
+A norm of 0 in a denominator gives NaN (a zero-initialised layer has no relative distance).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+MEASURES = ("rel_dist_init", "rel_dist_prev", "cos_init", "sign_flip_init", "sign_flip_prev")
+
+
+def _ratio(a: torch.Tensor, b: torch.Tensor) -> float:
+    b = float(b)
+    return float(a) / b if b > 0 else math.nan
+
+
+def change(w: torch.Tensor, w0: torch.Tensor, prev: torch.Tensor | None = None) -> dict[str, float]:
+    """The measures of :data:`MEASURES` for one layer (see the module docstring)."""
+    w, w0 = w.detach().double().flatten(), w0.detach().double().flatten()
+    prev = w0 if prev is None else prev.detach().double().flatten()
+    n0, nw, np_ = w0.norm(), w.norm(), prev.norm()
+    sw = torch.sign(w)
+    return {
+        "rel_dist_init": _ratio((w - w0).norm(), n0),
+        "rel_dist_prev": _ratio((w - prev).norm(), np_),
+        "cos_init": _ratio(torch.dot(w, w0), nw * n0),
+        "sign_flip_init": float((sw != torch.sign(w0)).float().mean()),
+        "sign_flip_prev": float((sw != torch.sign(prev)).float().mean()),
+    }
+
+
+def changes_from_store(store, layers: Sequence[str] | None = None) -> list[dict]:
+    """Rows ``{i, epoch, step, layer, <measures>}`` recomputed from a :class:`SnapshotStore`."""
+    rows = []
+    for layer in layers or store.layers:
+        w0 = prev = None
+        for e, w in store.series(layer):
+            w0 = w if w0 is None else w0
+            rows.append({"i": e["i"], "epoch": e["epoch"], "step": e["step"], "layer": layer,
+                         **change(w, w0, prev)})
+            prev = w
+    return rows
+
+
+def plot_changes(rows: Sequence[dict]):
+    """A 2x2 figure of the measures vs epoch, one line per layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("rel_dist_init", "relative L2 distance from init"), ("rel_dist_prev", "relative L2 distance from previous"),
+              ("cos_init", "cosine similarity to init"), (("sign_flip_init", "sign_flip_prev"), "fraction of signs flipped")]
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (keys, title) in zip(axes.flat, panels):
+        keys = (keys,) if isinstance(keys, str) else keys
+        for li, layer in enumerate(layers):
+            rs = [r for r in rows if r["layer"] == layer]
+            for ki, k in enumerate(keys):
+                label = layer if len(keys) == 1 else f"{layer} ({'vs init' if k.endswith('init') else 'vs previous'})"
+                ax.plot([r["epoch"] for r in rs], [r[k] for r in rs], marker=".", color=colors[li % len(colors)],
+                        linestyle="-" if ki == 0 else "--", label=label)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 1].legend(fontsize=7)
+    fig.suptitle("weight change per layer over training")
+    fig.tight_layout()
+    return fig
