@@ -77,7 +77,7 @@ def test_cfg_job_prints_the_composed_config(knowloc_cli):
     assert cfg["activation"]["name"] == "gelu" and cfg["model"]["net"]["sizes"] == [784, 32, 10]
 
 
-SWEEP = ["-m", "activation=relu,sigmoid", "seed=0", "data.first_n=600", "trainer.max_epochs=1"]
+SWEEP = ["-m", "seed=0", "data.first_n=600", "trainer.max_epochs=1"]
 
 
 def _check_sweep(folder: Path, n: int):
@@ -98,12 +98,25 @@ def _check_sweep(folder: Path, n: int):
 
 @pytest.mark.parametrize("launcher", ["basic", "joblib", "submitit_local"])
 def test_multirun_each_job_its_own_finished_wandb_run(knowloc_cli, tmp_path, launcher):
-    extra = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-             "submitit_local": ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]}[launcher]
+    # joblib: 3 jobs on 2 workers, so one worker process runs two jobs (a leak would show there)
+    extra = {"basic": ["activation=relu,sigmoid"], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "activation=relu,sigmoid,tanh"],
+             "submitit_local": ["activation=relu,sigmoid", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]}[launcher]
     out = tmp_path / "sweep"
     p = knowloc_cli(*SWEEP, *extra, f"hydra.sweep.dir={out}")
     assert p.returncode == 0, p.stderr[-3000:]
-    _check_sweep(out, 2)
+    _check_sweep(out, 3 if launcher == "joblib" else 2)
+
+
+def test_diverging_job_fails_with_status_3_and_the_sweep_goes_on(knowloc_cli, tmp_path):
+    out = tmp_path / "sweep"
+    p = knowloc_cli("-m", "seed=0,1", "data.first_n=600", "trainer.max_epochs=1", "logger=csv",
+                    "+callbacks.fault._target_=faults.PoisonAt", "+callbacks.fault.step=3",
+                    f"hydra.sweep.dir={out}", env={"PYTHONPATH": str(ROOT / "tests")})
+    assert p.returncode == 3
+    assert "training diverged at step 3" in p.stderr and "train/loss = nan" in p.stderr
+    assert "Traceback" not in p.stderr
+    runs = find_runs([out])
+    assert [s["status"] for _, s in runs] == ["failed", "failed"]  # both jobs ran
 
 
 def test_sweep_config_files_compose():
