@@ -92,16 +92,36 @@ def test_freeze_experiment_records_bit_identical_conv_layers(run_job, tmp_path):
     assert ckpt["callbacks"]["FreezeLayers"]["frozen"] == ["conv1", "conv2"]
 
 
-def test_resume_after_a_later_freeze_rebuilds_the_same_optimizer(run_job, tmp_path):
-    base = SMALL + ["callbacks.freeze_layers.layers=[conv2]", "callbacks.freeze_layers.at_epoch=1"]
+def test_resume_keeps_a_later_freeze_and_appends_snapshots(run_job, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from knowloc.snapshots import changes_from_store
+
+    base = SMALL + ["+snapshots=default", "callbacks.freeze_layers.layers=[conv2]", "callbacks.freeze_layers.at_epoch=1"]
     run_job(base + ["trainer.max_epochs=2"])
-    mid = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    store = SnapshotStore(tmp_path / "run")
+    assert store.epochs == [0.0, 1.0, 2.0]
+    w1 = store.load(1, "conv2")
+    # resuming rebuilds the optimizer without conv2 (else loading its saved state would fail)
     rec = run_job(base + ["trainer.max_epochs=3", "resume=true"])
     assert rec["status"] == "finished" and rec["metrics"]["freeze/max_abs_change"] == 0.0
+    store = SnapshotStore(tmp_path / "run")
+    assert store.epochs == [0.0, 1.0, 2.0, 3.0]
+    assert not torch.equal(w1, store.load(0, "conv2"))
+    for i in (1, 2, 3):
+        assert torch.equal(store.load(i, "conv2"), w1)
+    assert not torch.equal(store.load(3, "conv1"), store.load(2, "conv1"))
     end = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    assert end["epoch"] == 2
-    assert torch.equal(end["state_dict"]["net.conv2.weight"], mid["state_dict"]["net.conv2.weight"])
-    assert not torch.equal(end["state_dict"]["net.conv1.weight"], mid["state_dict"]["net.conv1.weight"])
+    assert end["epoch"] == 2 and torch.equal(end["state_dict"]["net.conv2.weight"], w1)
+    # the change curves continue across the resume and agree with the stored weights
+    table = pd.read_csv(tmp_path / "run" / "snapshots" / "changes.csv").sort_values(["layer", "i"], kind="stable")
+    again = pd.DataFrame(changes_from_store(store))
+    assert sorted(set(table.i)) == [0, 1, 2, 3] and table.layer.tolist() == again.layer.tolist()
+    np.testing.assert_allclose(table.rel_dist_prev.to_numpy(), again.rel_dist_prev.to_numpy(), rtol=1e-9)
+    conv2 = table[table.layer == "conv2"].set_index("i")
+    assert conv2.loc[2, "rel_dist_prev"] == 0.0 and conv2.loc[3, "rel_dist_prev"] == 0.0
+    assert len(list((tmp_path / "run" / "snapshots" / "filters" / "conv1").glob("*.png"))) == 4
 
 
 def test_cifar_format_data_three_input_channels(run_job, tmp_path):
@@ -126,20 +146,49 @@ def test_bad_freeze_settings_give_one_line(knowloc_cli):
     assert r.returncode == 2 and "freeze='everything' is not allowed; expected one of conv, none" in r.stderr
 
 
-def test_sweep_groups_trained_and_frozen_runs(knowloc_cli, tmp_path):
-    from pathlib import Path
+SWEEPS = __import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps"
 
-    sweeps = Path(__file__).resolve().parents[1] / "sweeps"
-    r = knowloc_cli("-m", "--config-dir", str(sweeps), "--config-name", "freeze_embedded", "seed=0",
-                    "data.first_n=400", "trainer.max_epochs=1", "logger=csv", "callbacks=none", timeout=900)
+
+@pytest.mark.parametrize("name", ["freeze_embedded", "freeze_datasets"])
+def test_sweep_files_compose_every_job(name):
+    """Preflight composes every swept combination of the sweep file (no training)."""
+    from knowloc.api import compose  # noqa: F401  (registers the resolvers)
+    from knowloc.preflight import preflight
+
+    preflight(["-m", "--config-dir", str(SWEEPS), "--config-name", name])
+    import yaml
+
+    params = yaml.safe_load((SWEEPS / f"{name}.yaml").read_text())["hydra"]["sweeper"]["params"]
+    assert params["experiment"] == "freeze" and set(params["freeze"].split(",")) == {"none", "conv"}
+
+
+def test_compare_groups_trained_and_frozen_runs(run_job, tmp_path, capsys):
+    from knowloc.compare import main as compare_main
+
+    small = ["experiment=freeze", "data.first_n=300", "trainer.max_epochs=1", "logger=none", "callbacks=none",
+             "trainer.enable_progress_bar=false"]
+    for i, (arm, seed) in enumerate([("none", 0), ("conv", 0), ("conv", 1)]):
+        run_job(small + [f"freeze={arm}", f"seed={seed}"], name=f"sweep/{i}")
+    capsys.readouterr()
+    compare_main([str(tmp_path / "sweep"), "--by", "data", "--by", "freeze"])
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[2:4]]
+    assert [(r[0], r[1], r[3]) for r in rows] == [("mnist_embedded", "conv", "2"), ("mnist_embedded", "none", "1")]
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "sweep" / "compare_data_freeze_test_acc.csv")
+    assert df["n"].tolist() == [2, 1] and df["mean"].between(0, 1).all()
+    assert df.loc[0, "ci_low"] < df.loc[0, "mean"] < df.loc[0, "ci_high"]
+
+
+@pytest.mark.slow
+def test_sweep_runs_from_the_command_line(knowloc_cli, tmp_path):
+    r = knowloc_cli("-m", "--config-dir", str(SWEEPS), "--config-name", "freeze_embedded", "seed=0",
+                    "data.first_n=400", "trainer.max_epochs=1", "logger=csv", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     sweep_dirs = list((tmp_path / "outputs" / "multiruns").iterdir())
-    assert len(sweep_dirs) == 1
+    assert len(sweep_dirs) == 1 and len(list(sweep_dirs[0].rglob("summary.json"))) == 2
     c = knowloc_cli("compare", str(sweep_dirs[0]), "--by", "data", "--by", "freeze")
     assert c.returncode == 0, c.stderr
     rows = [line.split() for line in c.stdout.splitlines()[2:4]]
     assert [(row[0], row[1], row[3]) for row in rows] == [("mnist_embedded", "conv", "1"), ("mnist_embedded", "none", "1")]
-    import pandas as pd
-
-    df = pd.read_csv(next(sweep_dirs[0].glob("compare_data_freeze_test_acc.csv")))
-    assert df["n"].tolist() == [1, 1] and df["mean"].between(0, 1).all()

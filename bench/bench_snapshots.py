@@ -1,0 +1,68 @@
+"""Cost of the snapshot callbacks: ``trainer.fit`` time of experiment=snapshots (one snapshot per
+epoch, filter images, GIF, change curves, W&B offline images/metrics/artifact) against the same
+training without them (``snapshots=none``), in this process, alternating, best of ``REPEATS``.
+
+ratio = t_without / t_with (higher is better; >= 0.91 means under 10% overhead).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+EPOCHS = int(os.environ.get("KNOWLOC_BENCH_SNAPSHOT_EPOCHS", 2))
+REPEATS = int(os.environ.get("KNOWLOC_BENCH_SNAPSHOT_REPEATS", 2))
+BASE = ["experiment=snapshots", f"trainer.max_epochs={EPOCHS}", "trainer.enable_progress_bar=false",
+        "logger=wandb", "test=false"]
+
+
+def fit_seconds(overrides: list[str], out: str) -> float:
+    """Seconds of ``trainer.fit`` for a job built exactly as ``knowloc.train.run`` builds it."""
+    import lightning as L
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from knowloc.api import compose
+    from knowloc.tracking import finish_wandb
+    from knowloc.train import instantiate_all
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    cfg = compose(overrides, out)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    dm = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    loggers = [instantiate(lg, **({"run_config": resolved} if name == "wandb" else {}))
+               for name, lg in cfg.logger.items()]
+    trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.callbacks), logger=loggers,
+                          default_root_dir=out)
+    dm.setup("fit")
+    t0 = time.perf_counter()
+    trainer.fit(model, datamodule=dm)
+    t = time.perf_counter() - t0
+    finish_wandb()
+    return t
+
+
+def run() -> dict:
+    with_s, without_s = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(REPEATS):
+            without_s.append(fit_seconds(BASE + ["snapshots=none"], f"{tmp}/without{r}"))
+            with_s.append(fit_seconds(BASE, f"{tmp}/with{r}"))
+    t_without, t_with = min(without_s), min(with_s)
+    return {"snapshot_callbacks_overhead": {
+        "ratio": t_without / t_with, "t_without_s": round(t_without, 3), "t_with_s": round(t_with, 3),
+        "overhead_pct": round(100 * (t_with / t_without - 1), 2), "units": "seconds of trainer.fit (best of repeats)",
+        "epochs": EPOCHS, "snapshots": EPOCHS + 1, "repeats": REPEATS, "all_without_s": [round(t, 3) for t in without_s],
+        "all_with_s": [round(t, 3) for t in with_s],
+        "setup": "LeNetWSS on the embedded MNIST subset (3,600 training images), one snapshot per epoch of all "
+                 "4 layers, filter images + GIF + change curves, W&B offline",
+    }}
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))
