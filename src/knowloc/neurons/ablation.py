@@ -120,7 +120,7 @@ class AblationEvaluator:
 
     def __init__(self, net: nn.Module, layer: str, x: torch.Tensor, y: torch.Tensor, num_classes: int,
                  method: str = "zero", reference_x: torch.Tensor | None = None, seed: int = 0,
-                 batch_size: int = 1000, budget: int = 1 << 22):
+                 batch_size: int = 1000, budget: int = 1 << 20):
         _check_method(method)
         self.net, self.layer, self.method, self.num_classes = net, layer, method, int(num_classes)
         self.prefix, self.suffix = split_sequential(net, layer)
@@ -134,23 +134,25 @@ class AblationEvaluator:
         self.acc_before = class_accuracy(self.pred_before[None], self.y, self.num_classes)[0]
 
     @torch.no_grad()
-    def evaluate(self, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(self, masks: torch.Tensor, margins: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(pred, margin)``, both ``(S, N)``, with the units ``masks[s]`` (bool ``(S, U)``) ablated;
-        margin_i = logit_{y_i} - max_{c != y_i} logit_c (> 0 iff sample i is classified right)."""
+        margin_i = logit_{y_i} - max_{c != y_i} logit_c (> 0 iff sample i is classified right);
+        ``margins=False`` skips them (None)."""
         masks = masks.to(torch.bool)
         n, feat = self.h.shape[0], self.h[0].numel()
         per = max(1, self.budget // max(1, n * feat))
-        preds, margins = [], []
+        preds, margin = [], []
         for sl in _chunks(masks.shape[0], per):
             ablated = apply_ablation(self.h, masks[sl], self.method, self.mean, self.donors)
             logits = self.suffix(ablated.reshape(-1, *self.h.shape[1:])).view(ablated.shape[0], n, -1)
             preds.append(logits.argmax(-1))
-            margins.append(true_class_margin(logits, self.y))
-        return torch.cat(preds), torch.cat(margins)
+            if margins:
+                margin.append(true_class_margin(logits, self.y))
+        return torch.cat(preds), (torch.cat(margin) if margins else None)
 
     def predictions(self, masks: torch.Tensor) -> torch.Tensor:
         """``(S, N)`` predicted classes with the units ``masks[s]`` (bool ``(S, U)``) ablated."""
-        return self.evaluate(masks)[0]
+        return self.evaluate(masks, margins=False)[0]
 
     def class_accuracy(self, masks: torch.Tensor) -> torch.Tensor:
         """``(S, C)`` per-class accuracy with the units ``masks[s]`` ablated."""

@@ -1,0 +1,88 @@
+"""Ablation matrix of LeNet-5 (embedded MNIST, test split): batched vs direct.
+
+Batched: :class:`knowloc.neurons.ablation.AblationEvaluator` (the net up to the layer runs once,
+the rest on many ablated copies at once). Direct: one forward hook and one full forward pass over
+the test set per unit (:func:`knowloc.neurons.ablation.ablation_matrix_direct`), as hook-based
+attribution libraries loop. Both on the same briefly trained LeNet-5; ratio = direct_s / batched_s
+(best of ``REPEATS`` timings each); the predictions of every ablation must be identical.
+Both run with one torch thread (``THREADS``): on a CPU shared with other jobs, intra-op thread
+synchronisation otherwise dominates and makes both timings erratic.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+REPEATS = 3
+THREADS = 1
+
+
+def _trained_lenet(seed: int = 0):
+    from knowloc.data import ImageDataModule
+    from knowloc.models import LeNet5
+
+    torch.manual_seed(seed)
+    dm = ImageDataModule(seed=seed)
+    dm.setup()
+    net = LeNet5()
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    x, y = dm.train_split.x, dm.train_split.y
+    for start in range(0, len(y), 64):  # one epoch
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x[start:start + 64]), y[start:start + 64]).backward()
+        opt.step()
+    return net.eval(), dm
+
+
+def _best(fn, repeats):
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def bench_layer(net, dm, layer: str, method: str = "zero", repeats: int = REPEATS) -> dict:
+    from knowloc.neurons.ablation import AblationEvaluator, ablation_matrix_direct
+
+    x, y = dm.test_split.x, dm.test_split.y
+    ref = dm.train_split.x[:2000]
+
+    def batched():
+        ev = AblationEvaluator(net, layer, x, y, 10, method, ref, seed=0)
+        return ev, ev.predictions(torch.eye(ev.num_units, dtype=torch.bool))
+
+    batched_s, (ev, pred_b) = _best(batched, repeats)
+    direct_s, (acc_d, pred_d) = _best(
+        lambda: ablation_matrix_direct(net, layer, x, y, 10, method, ev.mean, ev.donors), max(1, repeats - 1))
+    identical = bool(torch.equal(pred_b, pred_d))
+    return {"ratio": round(direct_s / batched_s, 2), "batched_s": round(batched_s, 4), "direct_s": round(direct_s, 4),
+            "units": int(ev.num_units), "n_test": int(len(y)), "layer": layer, "method": method,
+            "identical_predictions": identical, "differing_predictions": int((pred_b != pred_d).sum()),
+            "torch_threads": torch.get_num_threads(), "unit_of_time": "s (best of repeats)", "target_ratio": 50}
+
+
+def run() -> dict:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        return _run()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run() -> dict:
+    net, dm = _trained_lenet()
+    with torch.no_grad():
+        out = {"ablation_matrix_batched_vs_direct": bench_layer(net, dm, "act3")}
+        out["ablation_matrix_batched_vs_direct_act2_mean"] = bench_layer(net, dm, "act2", "mean", repeats=2)
+    return out
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))
