@@ -35,6 +35,23 @@ def real_sweep(base: Path) -> Path:
     return _SWEEP["path"]
 
 
+#: a real tiny LeNet-5 run with both neuron families: NeuronStats (act3) and AblationAnalysis (act3, knockout of class 9)
+NEURONS = ["experiment=ablation", "logger=csv", "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
+           "data.first_n=800", "data.batch_size=32", "threads=1", "+callbacks.neuron_stats._target_=knowloc.callbacks.NeuronStats",
+           "+callbacks.neuron_stats.max_units_plotted=4", "callbacks.ablation.max_size=3",
+           "callbacks.ablation.target_class=9"]
+
+
+def real_neuron_run(base: Path) -> Path:
+    if "neurons" not in _SWEEP:
+        from knowloc.api import run
+
+        rec = run(NEURONS, base / "neurons_run")
+        assert rec["status"] == "finished"
+        _SWEEP["neurons"] = base / "neurons_run"
+    return _SWEEP["neurons"]
+
+
 def copy_run(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints", "wandb"))
     return dst
@@ -191,3 +208,41 @@ def test_server_rebuilds_when_the_run_changes_and_survives_bad_input(sweep_dir, 
         assert server.page("nothing")[0] == 404
     finally:
         server.server_close()
+
+
+def test_neurons_page_data_is_the_runs_statistics_and_ablation(tmp_path_factory):
+    import numpy as np
+
+    from knowloc.data import load_source
+    from knowloc.explore import build
+    from knowloc.explore.target import open_target
+
+    run = real_neuron_run(tmp_path_factory.getbasetemp())
+    data = build(open_target(run))
+    assert [s["type"] for s in data["sections"]][:3] == ["overview", "metrics", "neurons"]
+    sec = section(data, "neurons")
+    layer = sec["layers"]["act3"]
+    z = np.load(run / "neurons" / "act3_stats.npz")
+    a = np.load(run / "ablation" / "act3_matrix.npz")
+    assert (layer["units"], layer["classes"]) == z["mean_act"].shape == (120, 10)
+    for k in ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score"):
+        got = np.array(layer["stats"][k], dtype=float)
+        np.testing.assert_allclose(got, z[k], rtol=1e-3, atol=1e-6, err_msg=k)
+    np.testing.assert_allclose(np.array(layer["ablation"]["drop"], dtype=float), a["drop"], rtol=1e-3, atol=1e-6)
+    # drop = accuracy before - after, for every unit and class
+    np.testing.assert_allclose(a["drop"], a["acc_before"][None] - a["acc_after"], atol=1e-12)
+    ko = json.loads((run / "ablation" / "knockout.json").read_text())
+    assert layer["knockout"]["units"] == ko["units"] and layer["knockout"]["target_class"] == 9
+    # one sprite tile per unit x class; top examples: every recorded index, from the real data set
+    assert {k: (v["rows"], v["cols"], v["h"], v["w"]) for k, v in layer["images"].items()} == {
+        k: (120, 10, 28, 28) for k in ("grad_image", "act_image", "grad_image_rectified", "act_image_rectified")}
+    assert np.array_equal(np.array(layer["topk"]["grad"]["index"]), z["topk_grad_index"])
+    recorded = {int(i) for k in ("grad", "act") for i in z[f"topk_{k}_index"].reshape(-1) if i >= 0}
+    assert sec["examples_note"] is None and set(sec["examples"]["index"]) == recorded
+    assert len(recorded) <= json.loads((run / "summary.json").read_text())["data"]["n_train"]
+    # the examples of class c are images of class c (the indices are data-set indices)
+    labels = load_source("mnist_embedded").labels.numpy()
+    idx = z["topk_grad_index"]
+    for c in range(10):
+        shown = idx[:, c][idx[:, c] >= 0]
+        assert len(shown) and (labels[shown] == c).all(), c

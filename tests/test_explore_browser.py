@@ -16,9 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from test_explore import copy_run, real_sweep
+from test_explore import copy_run, real_neuron_run, real_sweep
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
                                              if Path(p).exists()), None)
@@ -98,8 +99,9 @@ def served_root(tmp_path_factory, browser):
     sweep = real_sweep(base)
     root = tmp_path_factory.mktemp("served")
     for i in range(3):
-        copy_run(sweep / str(i), root / str(i))
-    bad = root / "damaged"
+        copy_run(sweep / str(i), root / "sweep" / str(i))
+    copy_run(real_neuron_run(base), root / "neurons")
+    bad = root / "sweep" / "damaged"
     bad.mkdir()
     text = (sweep / "0" / "summary.json").read_text()
     (bad / "summary.json").write_text(text[: len(text) // 3])  # cut off mid-write
@@ -110,8 +112,8 @@ def served_root(tmp_path_factory, browser):
 
 def test_run_page_shows_the_record(page, served_root):
     root, server = served_root
-    summary = json.loads((root / "0" / "summary.json").read_text())
-    resp = page.goto(server.url + "?run=0")
+    summary = json.loads((root / "sweep" / "0" / "summary.json").read_text())
+    resp = page.goto(server.url + "?run=sweep/0")
     assert resp.status == 200
     page.wait_for_selector("body[data-ready='1']")
     assert page.inner_text("#run-status") == "finished"
@@ -131,7 +133,10 @@ def test_sweep_page_compare_chooser_and_run_links(page, served_root):
     from knowloc.compare import compare
 
     root, server = served_root
-    page.goto(server.url)
+    page.goto(server.url)  # the served folder itself: every run below it
+    page.wait_for_selector("#runs-table")
+    assert page.locator("#runs-table tbody tr").count() == 4
+    page.goto(server.url + "?run=sweep")
     page.wait_for_selector("#runs-table")
     assert page.locator("#runs-table tbody tr").count() == 3
     assert "cannot be read" in page.inner_text("#unreadable") and "damaged" in page.inner_text("#unreadable")
@@ -140,7 +145,7 @@ def test_sweep_page_compare_chooser_and_run_links(page, served_root):
     for metric in ("test/acc", "test/loss"):
         page.select_option("#compare-metric", metric)
         assert page.inner_text("#compare-command").endswith(f"--by activation --metric {metric}")
-        expected = compare([root / str(i) for i in range(3)], ["activation"], metric)
+        expected = compare([root / "sweep"], ["activation"], metric)
         rows = page.locator("#compare-table tbody tr")
         assert rows.count() == len(expected) == 2
         for i, (_, e) in enumerate(expected.iterrows()):
@@ -155,13 +160,13 @@ def test_sweep_page_compare_chooser_and_run_links(page, served_root):
     page.click("#tabs a[data-id='runs']")
     page.click("#runs-table a:text-is('2')")
     page.wait_for_selector("#run-status")
-    assert "?run=2" in page.url
+    assert "?run=sweep%2F2" in page.url
     assert page.locator(".pill", has_text="activation=tanh").count() == 1
 
 
 def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(page, served_root):
     root, server = served_root
-    resp = page.goto(server.url + "?run=damaged")
+    resp = page.goto(server.url + "?run=sweep/damaged")
     assert resp.status == 422
     msg = page.inner_text("#error-message")
     assert "damaged/summary.json is not valid JSON" in msg and "cut off" in msg
@@ -171,13 +176,102 @@ def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(pag
     resp = page.goto(server.url + "?run=../..")
     assert resp.status == 403 and "outside the served folder" in page.inner_text("#error-message")
     # a run whose record breaks while served: error page; repaired: the report again
-    run = root / "1"
+    run = root / "sweep" / "1"
     good = (run / "summary.json").read_text()
     (run / "summary.json").write_text('{"status": "finished"}')
-    resp = page.goto(server.url + "?run=1")
+    resp = page.goto(server.url + "?run=sweep/1")
     assert resp.status == 422 and "missing key(s) metrics, config" in page.inner_text("#error-message")
     (run / "summary.json").write_text(good)
-    resp = page.goto(server.url + "?run=1")
+    resp = page.goto(server.url + "?run=sweep/1")
     assert resp.status == 200
     page.wait_for_selector("#run-status")
     assert server.alive()
+
+
+RED, BLUE = np.array([178.0, 24, 43]), np.array([33.0, 102, 172])
+
+
+def signed_colours(a: np.ndarray) -> np.ndarray:
+    """What a signed image tile should look like: t = a / max|a|, white at 0, red at +1, blue at -1."""
+    a = np.asarray(a, dtype=np.float64).reshape(a.shape[-2:])
+    if not np.isfinite(a).any():  # no sample of the class moved the unit: a light grey "no data" tile
+        return np.full((*a.shape, 3), 235.0)
+    a = np.nan_to_num(a)
+    t = (a / (np.abs(a).max() or 1.0))[..., None]
+    return np.where(t >= 0, 255 + t * (RED - 255), 255 - t * (BLUE - 255))
+
+
+def canvas_rgb(page, selector: str) -> np.ndarray:
+    page.wait_for_selector(selector + "[data-drawn='1']", state="attached")
+    px = page.eval_on_selector(selector, """c => { const d = c.getContext("2d").getImageData(0, 0, c.width, c.height);
+        return [c.height, c.width, Array.from(d.data)]; }""")
+    return np.array(px[2], dtype=float).reshape(px[0], px[1], 4)[..., :3]
+
+
+def shown_number(page, stat: str, c: int) -> float:
+    return float(page.inner_text(f"#unit-class-row td[data-stat='{stat}'][data-class='{c}']"))
+
+
+def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
+    from knowloc.data import load_source
+
+    root, server = served_root
+    run = root / "neurons"
+    z = np.load(run / "neurons" / "act3_stats.npz")
+    abl = np.load(run / "ablation" / "act3_matrix.npz")
+    images = load_source("mnist_embedded").images.numpy()
+    page.goto(server.url + "?run=neurons#neurons")
+    page.wait_for_selector("#unit-panel[data-unit='0']")
+    # the unit that cares most about class 7 (largest mean |dl/da|), and the one that cares least
+    u = int(np.nanargmax(z["mean_abs_grad"][:, 7]))
+    v = int(np.nanargmin(z["mean_abs_grad"][:, 7]))
+    assert u != v
+    page.select_option("#care-class", "7")
+    page.select_option("#care-stat", "mean_abs_grad")
+    page.click(f"#care-table tr[data-unit='{u}']")  # first row of the ranking
+    assert page.locator("#care-table tbody tr").first.get_attribute("data-unit") == str(u)
+    page.wait_for_selector(f"#unit-panel[data-unit='{u}']")
+    for unit in (u, v):
+        if unit == v:  # choose by typing the unit number
+            page.fill("#neuron-unit", str(v))
+            page.press("#neuron-unit", "Tab")
+            page.wait_for_selector(f"#unit-panel[data-unit='{v}']")
+        assert page.inner_text("#unit-panel h2") == f"act3 · unit {unit}"
+        assert f"unit={unit}" in page.url  # shareable link
+        # its class row of every statistic and of the ablation matrix
+        for stat in ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score"):
+            for c in range(10):
+                assert shown_number(page, stat, c) == pytest.approx(z[stat][unit, c], rel=2e-3, abs=6e-5), (stat, c)
+        for c in range(10):
+            assert shown_number(page, "drop", c) == pytest.approx(abl["drop"][unit, c], abs=6e-5)
+            assert shown_number(page, "acc_after", c) == pytest.approx(abl["acc_after"][unit, c], abs=6e-5)
+        # its gradient- and activation-weighted images, class by class, pixel by pixel
+        for kind in ("grad_image", "act_image"):
+            for c in (0, 7):
+                got = canvas_rgb(page, f"#unit-images canvas[data-kind='{kind}'][data-class='{c}']")
+                assert np.abs(got - signed_colours(z[kind][unit, c])).max() <= 2.5, (kind, c)
+                other = z[kind][u if unit == v else v, c]
+                if np.isfinite(other).any() and np.isfinite(z[kind][unit, c]).any():
+                    assert np.abs(got - signed_colours(other)).max() > 20  # another unit's tile would not pass
+        # its top examples of class 7: the recorded data-set images, in order
+        page.select_option("#topk-class", "7")
+        shown = [int(i) for i in page.eval_on_selector_all(
+            "#top-examples [data-kind='grad'] figure", "fs => fs.map(f => f.dataset.index)")]
+        expected = [int(i) for i in z["topk_grad_index"][unit, 7] if i >= 0]
+        assert shown == expected and shown
+        first = canvas_rgb(page, f"#top-examples [data-kind='grad'] canvas[data-index='{shown[0]}']")
+        assert np.array_equal(first[..., 0], images[shown[0], 0].astype(float))
+    # clicking a unit's column in a heat map chooses it
+    w = int(page.eval_on_selector(".heatmap", "c => c.width")) / 120
+    page.locator(".heatmap").first.click(position={"x": (u + 0.5) * w, "y": 5})
+    page.wait_for_selector(f"#unit-panel[data-unit='{u}']")
+    # knockout: the panel says whether the unit is in the class-0 knockout set
+    ko = json.loads((run / "ablation" / "knockout.json").read_text())
+    outside = next(w for w in range(120) if w not in ko["units"])
+    t = ko["target_class"]
+    for unit, note in [(outside, f"Not in the knockout set for class {t}")] + [
+            (w, f"In the knockout set for class {t}") for w in ko["units"][:1]]:
+        page.fill("#neuron-unit", str(unit))
+        page.press("#neuron-unit", "Tab")
+        page.wait_for_selector(f"#unit-panel[data-unit='{unit}']")
+        assert page.inner_text("#knockout-note").startswith(note)

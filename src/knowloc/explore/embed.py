@@ -30,30 +30,85 @@ def png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def array_png(a: np.ndarray, scale: int = 1, symmetric: bool = False) -> str:
-    """A 2-D array (or a C x H x W stack with C in {1, 3}) as a grey or RGB PNG data URI.
-
-    Grey values are min-max scaled, ``(a - min) / (max - min)``; with ``symmetric`` they are scaled
-    around 0, ``(a / max|a| + 1) / 2``, so 0 is mid-grey (gradients, signed weights).
-    """
-    from PIL import Image
-
+def _pixels(a: np.ndarray, mode: str) -> np.ndarray:
+    """uint8 pixels (H, W) or (H, W, 3) of one image; see :func:`array_png` for ``mode``."""
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 3 and a.shape[0] in (1, 3):
-        a = a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
+        a = a[0] if a.shape[0] == 1 else (a.mean(0) if mode == "signed" else np.moveaxis(a, 0, -1))
     a = np.nan_to_num(a)
-    if symmetric:
+    if mode == "signed":
         m = float(np.abs(a).max()) or 1.0
-        u = (a / m + 1) / 2
+        t = (a / m)[..., None]
+        white, red, blue = np.array([255.0, 255, 255]), np.array([178.0, 24, 43]), np.array([33.0, 102, 172])
+        px = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
+    elif mode == "raw":
+        px = a
     else:
         lo, hi = float(a.min()), float(a.max())
-        u = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-    img = Image.fromarray((u * 255).round().astype(np.uint8))
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        px = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+    return np.clip(px, 0, 255).round().astype(np.uint8)
+
+
+def _png(px: np.ndarray) -> str:
+    from PIL import Image
+
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    Image.fromarray(px).save(buf, format="PNG", compress_level=6)
     return png_uri(buf.getvalue())
+
+
+def array_png(a: np.ndarray, mode: str = "minmax") -> str | None:
+    """A 2-D array (or a C x H x W stack, C in {1, 3}: grey or RGB) as a PNG data URI.
+
+    ``mode``: ``raw`` takes uint8 pixel values as they are; ``minmax`` scales grey values to
+    ``(a - min) / (max - min)``; ``signed`` (gradients, signed weights; channels averaged) colours
+    ``t = a / max|a|`` red (178, 24, 43) at t = 1, blue (33, 102, 172) at t = -1, white at 0,
+    linearly in between. All-NaN (no samples): None.
+    """
+    if not np.isfinite(np.asarray(a, dtype=np.float64)).any():
+        return None
+    return _png(_pixels(a, mode))
+
+
+def signed8(a: np.ndarray) -> np.ndarray:
+    """A signed image as one uint8 channel: ``g = 128 + round(127 · a / max|a|)`` (1..255; the page
+    colours it red > 128, blue < 128, white at 128, as :func:`array_png` ``signed``); all-NaN: 0."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 3:
+        a = a.mean(0)
+    if not np.isfinite(a).any():
+        return np.zeros(a.shape, dtype=np.uint8)
+    a = np.nan_to_num(a)
+    m = float(np.abs(a).max()) or 1.0
+    return (128 + np.round(127 * a / m)).astype(np.uint8)
+
+
+def sprite(images: np.ndarray, mode: str = "raw", columns: int | None = None) -> dict:
+    """Many same-size images as one PNG (tiles in a grid). ``images`` is ``(R, C, *image)`` (tile
+    [r, c] at row r, column c) or ``(N, *image)`` laid out ``columns`` per row.
+
+    ``mode`` ``raw``: uint8 pixels as they are (grey, or RGB for 3 channels); ``signed``: each tile
+    scaled on its own and stored as :func:`signed8` (``encoding: "signed8"``, coloured by the page).
+    Returns ``{src, encoding, rows, cols, h, w}``.
+    """
+    images = np.asarray(images)
+    if columns is not None:
+        n = len(images)
+        rows = max(1, -(-n // columns))
+        pad = np.zeros((rows * columns - n, *images.shape[1:]), dtype=images.dtype)
+        images = np.concatenate([images, pad]).reshape(rows, columns, *images.shape[1:])
+    R, C = images.shape[:2]
+    if mode == "signed":
+        tiles = np.stack([np.stack([signed8(images[r, c]) for c in range(C)]) for r in range(R)])
+    else:
+        tiles = np.asarray(images, dtype=np.float64).clip(0, 255).round().astype(np.uint8)
+        tiles = tiles[:, :, 0] if tiles.ndim == 5 and tiles.shape[2] == 1 else (
+            np.moveaxis(tiles, 2, -1) if tiles.ndim == 5 else tiles)
+    h, w = tiles.shape[2:4]
+    # (R, C, h, w[, 3]) -> (R*h, C*w[, 3])
+    out = np.swapaxes(tiles, 1, 2).reshape(R * h, C * w, *tiles.shape[4:])
+    return {"src": _png(out), "encoding": "signed8" if mode == "signed" else ("rgb" if out.ndim == 3 else "grey"),
+            "rows": R, "cols": C, "h": int(h), "w": int(w)}
 
 
 def num(v: Any, digits: int = 5) -> float | str | None:
@@ -71,10 +126,10 @@ def num(v: Any, digits: int = 5) -> float | str | None:
 
 def nums(a: Iterable, digits: int = 4) -> list:
     """A nested list of rounded numbers from an array."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 0:
-        return num(a, digits)
-    return [nums(x, digits) if np.ndim(x) else num(x, digits) for x in a]
+    def walk(x):
+        return [walk(v) for v in x] if isinstance(x, list) else num(x, digits)
+
+    return walk(np.asarray(a, dtype=np.float64).tolist())
 
 
 def read_csv(path: Path, limit: int | None = None) -> tuple[list[str], list[list[str]]]:

@@ -251,8 +251,7 @@ function heatmap(matrix, opts) {
     ctx.fillStyle = isNum(v) ? `rgb(${colour(v).join(",")})` : "#ccc";
     ctx.fillRect(j * cw, i * ch, cw, ch);
   }
-  let mark = null;
-  const overlay = h("div", { class: "hm-mark" });
+  const overlay = h("div", { class: "hm-mark", style: "display:none" });
   canvas.addEventListener("mousemove", ev => {
     const r = canvas.getBoundingClientRect();
     const j = Math.floor((ev.clientX - r.left) / r.width * C), i = Math.floor((ev.clientY - r.top) / r.height * R);
@@ -269,13 +268,17 @@ function heatmap(matrix, opts) {
     });
   }
   const wrap = h("div", { class: "heatmap-box", style: "position:relative;display:inline-block" }, canvas, overlay);
-  wrap.markRow = i => {  // outline row i (the selected unit)
-    overlay.style.cssText = i === null ? "display:none" :
-      `position:absolute;left:0;top:${i * ch}px;width:${C * cw}px;height:${ch}px;outline:2px solid #e33;pointer-events:none`;
+  // outline row i or column j (the selected unit); null hides the outline
+  wrap.mark = (i, j) => {
+    const base = "position:absolute;outline:2px solid #e33;outline-offset:0;pointer-events:none;";
+    overlay.style.cssText = i !== null && i !== undefined ? base + `left:0;top:${i * ch}px;width:${C * cw}px;height:${ch}px` :
+      j !== null && j !== undefined ? base + `top:0;left:${j * cw}px;width:${cw}px;height:${R * ch}px` : "display:none";
   };
   const scale = h("div", { class: "muted", style: "font-size:12px" },
     opts.symmetric ? `blue −${fmt(amax)} · white 0 · red +${fmt(amax)}` : `dark ${fmt(lo)} → yellow ${fmt(hi)}`);
-  return h("div", { class: "figure" }, opts.title ? h("h3", {}, opts.title) : null, wrap, scale);
+  const fig = h("div", { class: "figure" }, opts.title ? h("h3", {}, opts.title) : null, wrap, scale);
+  fig.mark = wrap.mark;
+  return fig;
 }
 // scatter on a canvas (handles 10^5 points); hover shows label(i) of the nearest point
 function scatter(xs, ys, opts) {
@@ -399,6 +402,9 @@ RENDER.metrics = (el, sec) => {
 RENDER.files = (el, sec) => {
   el.append(h("div", { class: "card" }, h("h2", {}, `Files (${sec.files.length})`), h("div", { class: "scroll" },
     table([{ key: "0", label: "file" }, { key: "1", label: "size", num: true, fmt: fmtBytes }], sec.files))));
+  const notEmbedded = sec.images_not_embedded || [];
+  if (notEmbedded.length) el.append(h("div", { class: "card" }, h("h2", {}, "Large images (not embedded)"),
+    h("ul", {}, notEmbedded.map(p => h("li", {}, SERVED ? h("a", { href: fileLink(p), target: "_blank" }, p) : h("code", {}, p))))));
   if (sec.images.length) el.append(h("div", { class: "card gallery" }, h("h2", {}, `Images (${sec.images.length})`),
     sec.images.map(im => figure(im.src, im.name))));
   for (const t of sec.tables) {
@@ -407,6 +413,12 @@ RENDER.files = (el, sec) => {
         t.rows.map(r => Object.fromEntries(r.map((v, i) => [String(i), v])))))));
   }
 };
+
+// a file of this run through the server's /file route
+function fileLink(rel) {
+  const base = DATA.link_base ? DATA.link_base + "/" : "";
+  return "file?path=" + encodeURIComponent(base + rel);
+}
 
 // ---------- sweep pages ----------
 function runLink(rel) {

@@ -1,2 +1,186 @@
-// Family pages (localization, neurons, snapshots, alignment): RENDER[type] for their sections.
+// Family pages (neurons, localization, snapshots, alignment): RENDER[type] for their sections.
 "use strict";
+
+// ---------- sprites: many small images in one embedded PNG ----------
+const SPRITES = new Map();  // src -> Promise of a canvas holding the decoded sprite
+function spriteCanvas(src) {
+  if (!SPRITES.has(src)) SPRITES.set(src, new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => {
+      const c = document.createElement("canvas");
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      c.getContext("2d", { willReadFrequently: true }).drawImage(img, 0, 0);
+      resolve(c);
+    };
+    img.onerror = () => reject(new Error("cannot decode an embedded image"));
+    img.src = src;
+  }));
+  return SPRITES.get(src);
+}
+// signed8 (see embed.signed8): g = 128 + round(127 t); red for t > 0, blue for t < 0, white at 0; g = 0: no data
+function signedColour(g) {
+  if (g === 0) return [235, 235, 235];
+  const t = (g - 128) / 127, c = t >= 0 ? [178, 24, 43] : [33, 102, 172], f = Math.abs(t);
+  return [0, 1, 2].map(k => Math.round(255 + f * (c[k] - 255)));
+}
+// a canvas showing tile (r, c) of a sprite {src, encoding, h, w}, drawn `zoom` times larger (CSS)
+function tile(sp, r, c, zoom, attrs) {
+  const cv = h("canvas", Object.assign({ width: sp.w, height: sp.h, class: "tile",
+    style: `width:${sp.w * (zoom || 2)}px;height:${sp.h * (zoom || 2)}px` }, attrs || {}));
+  spriteCanvas(sp.src).then(full => {
+    const data = full.getContext("2d", { willReadFrequently: true }).getImageData(c * sp.w, r * sp.h, sp.w, sp.h);
+    if (sp.encoding === "signed8") {
+      const px = data.data;
+      for (let i = 0; i < px.length; i += 4) {
+        const [R, G, B] = signedColour(px[i]);
+        px[i] = R; px[i + 1] = G; px[i + 2] = B; px[i + 3] = 255;
+      }
+    }
+    cv.getContext("2d").putImageData(data, 0, 0);
+    cv.dataset.drawn = "1";
+  });
+  return cv;
+}
+
+// ---------- neurons ----------
+const STAT_LABELS = {
+  mean_act: "mean activation a", mean_grad: "mean gradient dℓ/da", mean_abs_grad: "mean |dℓ/da|",
+  fire_rate: "fire rate (a > 0)", anomaly_score: "anomaly score", drop: "ablation: accuracy drop", acc_after: "ablation: accuracy after",
+};
+const IMAGE_LABELS = {
+  grad_image: "gradient-weighted image Σ g·x / Σ|g|", act_image: "activation-weighted image Σ a·x / Σ|a|",
+  grad_image_rectified: "gradient-weighted, where the unit fires", act_image_rectified: "activation-weighted, where the unit fires",
+};
+RENDER.neurons = (el, sec) => {
+  const names = Object.keys(sec.layers);
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const state = { layer: names.includes(params.get("layer")) ? params.get("layer") : names[0], unit: +params.get("unit") || 0,
+    careClass: 0, careStat: null, topClass: null };
+  const controls = h("div", { class: "controls" });
+  const body = h("div", {});
+  el.append(controls, body);
+  let L, heatmaps = [], unitPanel, careBox;
+
+  function matrix(name) {  // [unit][class] of a statistic or an ablation matrix
+    if (L.stats && L.stats[name]) return L.stats[name];
+    if (L.ablation && L.ablation[name]) return L.ablation[name];
+    return null;
+  }
+  function drawLayer() {
+    L = sec.layers[state.layer];
+    state.unit = Math.max(0, Math.min(L.units - 1, state.unit));
+    const unitInput = h("input", { type: "number", id: "neuron-unit", min: 0, max: L.units - 1, value: state.unit, style: "width:5em" });
+    unitInput.addEventListener("change", () => setUnit(+unitInput.value));
+    controls.replaceChildren(
+      h("label", {}, "layer ", select(names, state.layer, v => { state.layer = v; state.unit = 0; drawLayer(); }, { id: "neuron-layer" })),
+      h("label", {}, "unit ", unitInput),
+      h("button", { onclick: () => setUnit(state.unit - 1), title: "previous unit" }, "◀"),
+      h("button", { onclick: () => setUnit(state.unit + 1), title: "next unit" }, "▶"),
+      h("span", { class: "muted" }, `${L.units} units × ${L.classes} classes` + (L.steps ? ` · statistics over ${L.steps} training steps` : "") +
+        (L.ablation ? ` · ablation: ${L.ablation.method} on the ${L.ablation.split} split` : "")));
+    const statNames = [...Object.keys(L.stats || {}), ...(L.ablation ? ["drop"] : [])];
+    state.careStat = statNames.includes(state.careStat) ? state.careStat :
+      (statNames.includes("mean_abs_grad") ? "mean_abs_grad" : statNames[0]);
+    careBox = h("div", { class: "card", style: "flex:1 1 380px" });
+    const top = h("div", { class: "row" }, careBox, anomaliesCard());
+    heatmaps = statNames.map(n => {
+      const m = matrix(n);
+      const t = m[0].map((_, c) => m.map(row => row[c]));  // classes (rows) x units (columns)
+      return heatmap(t, { title: STAT_LABELS[n] || n, symmetric: n === "mean_grad" || n === "drop" || n === "mean_act",
+        cellW: Math.max(2, Math.min(14, Math.floor(1100 / L.units))), cellH: 14,
+        rowLabel: i => `class ${i}`, colLabel: j => `unit ${j}`, valueLabel: n, onclick: (i, j) => setUnit(j) });
+    });
+    unitPanel = h("div", { class: "card", id: "unit-panel" });
+    body.replaceChildren(top, h("div", { class: "card" }, h("h2", {}, "Unit x class heat maps (click a unit)"), heatmaps), unitPanel);
+    drawCare();
+    drawUnit();
+  }
+  function setUnit(u) {
+    if (!isNum(u)) return;
+    state.unit = Math.max(0, Math.min(L.units - 1, Math.round(u)));
+    document.getElementById("neuron-unit").value = state.unit;
+    drawUnit();
+  }
+  function drawCare() {
+    const statNames = [...Object.keys(L.stats || {}), ...(L.ablation ? ["drop"] : [])];
+    const m = matrix(state.careStat);
+    const rows = m.map((r, u) => ({ unit: u, value: r[state.careClass] })).filter(r => isNum(r.value));
+    // mean_grad: most negative first (the class's loss falls when the unit rises: the class asks for it)
+    rows.sort((a, b) => state.careStat === "mean_grad" ? a.value - b.value : b.value - a.value);
+    careBox.replaceChildren(h("h2", {}, "Which units care about a class"),
+      h("div", { class: "controls" },
+        h("label", {}, "class ", select([...Array(L.classes).keys()], state.careClass, v => { state.careClass = +v; drawCare(); }, { id: "care-class" })),
+        h("label", {}, "ranked by ", select(statNames.map(n => [n, STAT_LABELS[n] || n]), state.careStat, v => { state.careStat = v; drawCare(); }, { id: "care-stat" }))),
+      h("div", { class: "scroll", style: "max-height:260px" }, table([{ key: "unit", num: true }, { key: "value", label: STAT_LABELS[state.careStat] || state.careStat, num: true }],
+        rows.slice(0, 15), { attrs: { id: "care-table" }, rowAttrs: r => ({ style: "cursor:pointer", onclick: () => setUnit(r.unit), "data-unit": r.unit }) })));
+  }
+  function anomaliesCard() {
+    if (!L.anomalies) return null;
+    const hd = L.anomalies.header, iu = hd.indexOf("unit"), ic = hd.indexOf("class");
+    const show = ["unit", "class", "score", "mean_grad", "mean_act", "fire_rate"].filter(c => hd.includes(c));
+    const rows = L.anomalies.rows.map(r => Object.fromEntries(show.map(c => [c, isNaN(+r[hd.indexOf(c)]) ? r[hd.indexOf(c)] : +r[hd.indexOf(c)]])));
+    return h("div", { class: "card", style: "flex:1 1 380px" }, h("h2", {}, "Anomalies: a class leans on a unit that does not fire for it"),
+      h("div", { class: "scroll", style: "max-height:300px" }, table(show.map(c => ({ key: c, num: c !== "class" && c !== "unit" })), rows,
+        { attrs: { id: "anomaly-table" }, rowAttrs: r => ({ style: "cursor:pointer", onclick: () => { state.topClass = r.class; setUnit(r.unit); } }) })));
+  }
+  function drawUnit() {
+    const u = state.unit, C = L.classes;
+    for (const hm of heatmaps) hm.mark(null, u);
+    history.replaceState(null, "", `#neurons?layer=${encodeURIComponent(state.layer)}&unit=${u}`);
+    unitPanel.dataset.unit = u;
+    unitPanel.dataset.layer = state.layer;
+    const classes = [...Array(C).keys()];
+    // the unit's class row of every statistic
+    const statRows = [...Object.keys(L.stats || {}).map(n => [n, L.stats[n][u]]),
+      ...(L.ablation ? [["drop", L.ablation.drop[u]], ["acc_after", L.ablation.acc_after[u]]] : [])];
+    const rowTable = h("table", { id: "unit-class-row" },
+      h("thead", {}, h("tr", {}, h("th", {}, "statistic"), classes.map(c => h("th", { class: "num" }, `class ${c}`)))),
+      h("tbody", {}, statRows.map(([n, vals]) => h("tr", { "data-stat": n }, h("td", {}, STAT_LABELS[n] || n),
+        vals.map((v, c) => h("td", { class: "num", "data-stat": n, "data-class": c }, fmt(v)))))),
+      L.ablation ? h("tfoot", {}, h("tr", { "data-stat": "acc_before" }, h("td", { class: "muted" }, "accuracy before ablation"),
+        L.ablation.acc_before.map((v, c) => h("td", { class: "num muted", "data-stat": "acc_before", "data-class": c }, fmt(v))))) : null);
+    const parts = [h("h2", {}, `${state.layer} · unit ${u}`), h("div", { class: "scroll", style: "max-height:none" }, rowTable)];
+    if (L.knockout) {
+      const ko = L.knockout, pos = (ko.units || []).indexOf(u);
+      parts.push(h("p", { id: "knockout-note", class: pos >= 0 ? "" : "muted" }, pos >= 0 ?
+        `In the knockout set for class ${ko.target_class} (added ${pos + 1}. of ${ko.units.length}; ${ko.met ? "goal met" : "goal NOT met"}): ${ko.message}` :
+        `Not in the knockout set for class ${ko.target_class} (units ${ko.units.join(", ")}; ${ko.met ? "goal met" : "goal NOT met"}).`));
+    }
+    // images: one row per kind, one tile per class
+    const kinds = Object.keys(L.images || {});
+    if (kinds.length) parts.push(h("h3", {}, "Class-mean images weighted by this unit (red > 0, blue < 0; each tile scaled to its own max |value|)"),
+      h("table", { id: "unit-images" }, h("tbody", {}, kinds.map(k => h("tr", { "data-kind": k }, h("td", { class: "muted" }, IMAGE_LABELS[k] || k),
+        classes.map(c => h("td", {}, tile(L.images[k], u, c, 2, { "data-kind": k, "data-class": c, title: `${k}, class ${c}` }))))))));
+    // top examples of one class
+    if (L.topk && Object.keys(L.topk).length) {
+      if (state.topClass === null || state.topClass >= C) {
+        const s = L.stats && L.stats.mean_abs_grad ? L.stats.mean_abs_grad[u] : null;
+        state.topClass = s ? s.reduce((b, v, i) => (isNum(v) && (!isNum(s[b]) || v > s[b]) ? i : b), 0) : 0;
+      }
+      const topBox = h("div", { id: "top-examples" });
+      const drawTop = () => {
+        const c = state.topClass;
+        topBox.replaceChildren(...Object.entries(L.topk).map(([kind, tk]) => {
+          const idx = tk.index[u][c], val = tk.value[u][c];
+          const items = idx.map((i, k) => [i, val[k]]).filter(([i]) => i >= 0);
+          return h("div", { "data-kind": kind }, h("h3", {}, kind === "grad" ? `largest |dℓ/da| (class ${c})` : `largest activation (class ${c})`),
+            items.length ? items.map(([i, v]) => exampleFigure(i, v)) : h("span", { class: "muted" }, "none recorded"));
+        }));
+      };
+      parts.push(h("h3", {}, "Top training examples"),
+        h("div", { class: "controls" }, h("label", {}, "class ", select(classes, state.topClass, v => { state.topClass = +v; drawTop(); }, { id: "topk-class" })),
+          sec.examples_note ? h("span", { class: "muted" }, sec.examples_note) : null),
+        topBox);
+      drawTop();
+    }
+    unitPanel.replaceChildren(...parts.filter(Boolean));
+  }
+  function exampleFigure(index, value) {
+    const ex = sec.examples;
+    const pos = ex ? ex.index.indexOf(index) : -1;
+    const pic = pos >= 0 ? tile(ex, Math.floor(pos / ex.cols), pos % ex.cols, 2, { "data-index": index })
+      : h("div", { class: "tile missing", "data-index": index, style: "width:56px;height:56px;background:#eee" });
+    return h("figure", { class: "figure example", "data-index": index }, pic, h("figcaption", {}, `#${index} · ${fmt(value, 3)}`));
+  }
+  drawLayer();
+};

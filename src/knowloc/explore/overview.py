@@ -13,8 +13,9 @@ METRICS_CSV = Path("metrics") / "metrics.csv"
 SKIP_DIRS = {"wandb", ".hydra", "__pycache__"}
 #: the report itself, when written into the run folder
 REPORT = "explore.html"
-MAX_IMAGE_BYTES = 3_000_000
-MAX_IMAGES_BYTES = 20_000_000
+#: images embedded in the Files page (larger ones are listed, and linked when served)
+MAX_IMAGE_BYTES = 600_000
+MAX_IMAGES_BYTES = 6_000_000
 MAX_TABLE_ROWS = 300
 MAX_TABLES = 40
 
@@ -65,18 +66,22 @@ def history(run: Run) -> dict | None:
 
 def files(run: Run) -> dict:
     """Every file of the run folder; images embedded and CSV tables previewed (within size caps)."""
-    entries, images, tables, budget = [], [], [], MAX_IMAGES_BYTES
+    entries, images, tables, budget, skipped = [], [], [], MAX_IMAGES_BYTES, []
     for p in sorted(run.path.rglob("*")):
         rel = p.relative_to(run.path)
         if not p.is_file() or SKIP_DIRS & set(rel.parts) or p.name.endswith(".tmp") or str(rel) == REPORT:
             continue
         size = p.stat().st_size
         entries.append([str(rel), size])
-        if p.suffix.lower() in IMAGE_SUFFIXES and size <= min(MAX_IMAGE_BYTES, budget):
-            budget -= size
-            images.append({"name": str(rel), "src": file_uri(p)})
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            if size <= min(MAX_IMAGE_BYTES, budget):
+                budget -= size
+                images.append({"name": str(rel), "src": file_uri(p)})
+            else:
+                skipped.append(str(rel))
         elif p.suffix.lower() == ".csv" and rel != METRICS_CSV and len(tables) < MAX_TABLES:
             header, rows = read_csv(p, MAX_TABLE_ROWS + 1)
             tables.append({"name": str(rel), "header": header, "rows": rows[:MAX_TABLE_ROWS],
                            "truncated": len(rows) > MAX_TABLE_ROWS})
-    return {"id": "files", "title": "Files", "type": "files", "files": entries, "images": images, "tables": tables}
+    return {"id": "files", "title": "Files", "type": "files", "files": entries, "images": images,
+            "images_not_embedded": skipped, "tables": tables}

@@ -5,6 +5,7 @@ Routes:
                    so a run in progress shows its latest record on reload)
 ``/?run=REL``      the report of a run (or sweep) folder ``REL`` inside that folder; the sweep page's
                    run links use it
+``/file?path=REL`` a file inside that folder (images, CSV, JSON, text: figures too large to embed)
 ``/healthz``       ``ok``
 Bad input (a missing folder, a damaged ``summary.json``, a path outside the served folder) gets an
 error page with a readable message and a 4xx status; an unexpected failure gets a 500 page and the
@@ -28,6 +29,10 @@ from knowloc.explore.report import build, error_page, render
 from knowloc.explore.target import RecordError, open_target
 
 HOST = "127.0.0.1"
+#: files ``/file`` serves (nothing executable, no checkpoints)
+FILE_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+              ".csv": "text/csv; charset=utf-8", ".json": "application/json", ".txt": "text/plain; charset=utf-8",
+              ".log": "text/plain; charset=utf-8", ".yaml": "text/plain; charset=utf-8"}
 
 
 def _signature(path: Path) -> tuple:
@@ -109,6 +114,8 @@ class Handler(BaseHTTPRequestHandler):
             rel = parse_qs(url.query).get("run", [None])[0]
             status, body = self.server.page(rel)
             self._send(status, body)
+        elif url.path == "/file":
+            self._file(parse_qs(url.query).get("path", [""])[0])
         elif url.path == "/healthz":
             self._send(HTTPStatus.OK, "ok\n", "text/plain; charset=utf-8")
         elif url.path == "/favicon.ico":
@@ -118,6 +125,23 @@ class Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.NOT_FOUND, error_page(f"no page {url.path!r}; the report is at /", None, 404))
 
     do_HEAD = do_GET
+
+    def _file(self, rel: str) -> None:
+        root = self.server.root
+        path = (root / rel).resolve()
+        ctype = FILE_TYPES.get(path.suffix.lower())
+        if root not in path.parents or not path.is_file() or ctype is None:
+            self._send(HTTPStatus.NOT_FOUND, error_page(
+                f"path={rel!r}: no such file inside the served folder (or not a viewable type: "
+                f"{', '.join(sorted(FILE_TYPES))})", None, 404))
+            return
+        data = path.read_bytes()
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_message(self, format, *args) -> None:  # noqa: A002
         if not self.server.quiet:
