@@ -13,11 +13,20 @@ def num_classes(classes) -> int:
     return 10 if classes is None else len(classes)
 
 
+def by_activation(mapping, name):
+    """``${knowloc.by_activation:${equality.lr},${activation.name}}``: mapping[name], else
+    mapping["default"] (a plain number is returned as it is)."""
+    if not hasattr(mapping, "keys"):
+        return mapping
+    return mapping[name] if name in mapping else mapping["default"]
+
+
 def register() -> None:
     for name, fn in {
         "knowloc.num_classes": num_classes,
         "knowloc.channels": lambda data_name: _CHANNELS.get(str(data_name), 1),
         "knowloc.image_size": lambda data_name: _SIZES.get(str(data_name), 28),
+        "knowloc.by_activation": by_activation,
     }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

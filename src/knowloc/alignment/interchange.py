@@ -1,0 +1,139 @@
+"""Interchange interventions on a frozen MLP, batched over pairs and over rotations.
+
+Layer ``L`` of an :class:`~knowloc.models.MLP` is the output of ``act{L}``. With a basis change
+``R`` (rows = new basis vectors; orthogonal, or any invertible map) and 0/1 masks ``m_ab``,
+``m_cd`` that mark the subspace of each variable in the new coordinates, the intervened hidden
+vector is
+
+    h' = h_b + R^{-1} ( m_ab * R (h_s1 - h_b) + m_cd * R (h_s2 - h_b) )
+
+so the coordinates of ``h_b`` inside the subspaces are replaced by those of the sources ``s1``
+(for a=b) and ``s2`` (for c=d) and everything else is kept (R^{-1} = R^T when R is orthogonal).
+The high-level model is ``y = (V_ab = V_cd)``; with the variable ``V_ab`` taken from ``s1``
+(gate g_ab = 1) and/or ``V_cd`` from ``s2`` (g_cd = 1) its counterfactual label is
+
+    y* = ((g_ab ? ab(s1) : ab(b)) = (g_cd ? cd(s2) : cd(b)))
+
+Interchange-intervention accuracy IIA = mean[argmax net(h') = y*], on all pairs, and on the
+label-changing pairs only (y* != y(b)), where a no-op scores 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+VARIABLES = ("ab", "cd", "both")
+#: gates (g_ab, g_cd) of each intervention target
+GATES = {"ab": (1, 0), "cd": (0, 1), "both": (1, 1)}
+
+
+def activation_index(net: nn.Sequential, layer: int) -> int:
+    """Position of ``act{layer}`` in the net's children."""
+    names = [n for n, _ in net.named_children()]
+    name = f"act{layer}"
+    if name not in names:
+        hidden = [n for n in names if n.startswith("act")]
+        raise ValueError(f"layer {layer}: the network has no {name} (hidden layers: {', '.join(hidden)})")
+    return names.index(name)
+
+
+def hidden_states(net: nn.Sequential, x: torch.Tensor, layers) -> dict[int, torch.Tensor]:
+    """Outputs of ``act{L}`` for each L in ``layers`` in one forward pass (any leading dims)."""
+    want = {activation_index(net, layer): layer for layer in layers}
+    out, h = {}, x
+    for i, m in enumerate(net.children()):
+        if isinstance(m, nn.Flatten):
+            continue
+        h = m(h)
+        if i in want:
+            out[want[i]] = h
+            if len(out) == len(want):
+                break
+    return out
+
+
+def forward_from(net: nn.Sequential, layer: int, h: torch.Tensor) -> torch.Tensor:
+    """The rest of the network after ``act{layer}`` applied to ``h`` (any leading dims)."""
+    start = activation_index(net, layer) + 1
+    for m in list(net.children())[start:]:
+        h = m(h)
+    return h
+
+
+def intervene(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: torch.Tensor,
+              m_cd: torch.Tensor) -> torch.Tensor:
+    """``h'`` of the module docstring for M rotations at once.
+
+    h: (3, n, d) hidden vectors of base, source_ab, source_cd; R, back: (M, d, d) with
+    ``back = R^{-1}``; m_ab, m_cd: masks (M, n, d) or (M, 1, d). Returns (M, n, d).
+    """
+    hb = h[0]
+    z1 = torch.einsum("nd,med->mne", h[1] - hb, R)
+    z2 = torch.einsum("nd,med->mne", h[2] - hb, R)
+    return hb + torch.einsum("mne,mde->mnd", m_ab * z1 + m_cd * z2, back)
+
+
+def counterfactual(ab: torch.Tensor, cd: torch.Tensor, g_ab: torch.Tensor, g_cd: torch.Tensor) -> torch.Tensor:
+    """``y*`` for triples (ab, cd: (n, 3) bool of base, source_ab, source_cd) and gates
+    broadcastable to (M, n); returns (M, n) int64 labels."""
+    new_ab = torch.where(g_ab.bool(), ab[:, 1], ab[:, 0])
+    new_cd = torch.where(g_cd.bool(), cd[:, 2], cd[:, 0])
+    return (new_ab == new_cd).long()
+
+
+def base_label(ab: torch.Tensor, cd: torch.Tensor) -> torch.Tensor:
+    return (ab[:, 0] == cd[:, 0]).long()
+
+
+def subspace_masks(sizes, variables, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks (M, d) for configs ``[(size, variable) ...]``: a=b gets coordinates [0, k), c=d
+    gets [0, k) when searched alone and [k, 2k) in the joint ("both") rotation."""
+    m_ab = torch.zeros(len(sizes), dim)
+    m_cd = torch.zeros(len(sizes), dim)
+    for i, (k, v) in enumerate(zip(sizes, variables)):
+        if v == "ab":
+            m_ab[i, :k] = 1
+        elif v == "cd":
+            m_cd[i, :k] = 1
+        else:
+            m_ab[i, :k] = 1
+            m_cd[i, k:2 * k] = 1
+    return m_ab, m_cd
+
+
+def random_orthogonal(n: int, dim: int, generator: torch.Generator) -> torch.Tensor:
+    """(n, d, d) Haar-random orthogonal matrices (QR of a Gaussian matrix, signs fixed)."""
+    q, r = torch.linalg.qr(torch.randn(n, dim, dim, generator=generator))
+    return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+
+
+class _Weight(nn.Module):
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+
+
+class Rotations(nn.Module):
+    """M learned basis changes of R^d, trained together.
+
+    ``kind="orthogonal"``: ``torch.nn.utils.parametrizations.orthogonal`` on a batched (M, d, d)
+    weight, so R stays orthogonal and R^{-1} = R^T. ``kind="linear"``: a free invertible map,
+    R^{-1} by ``torch.linalg.inv`` (the non-orthogonal variant, for comparison). Both start from
+    Haar-random orthogonal matrices drawn from ``generator``.
+    """
+
+    def __init__(self, n: int, dim: int, kind: str = "orthogonal", generator: torch.Generator | None = None):
+        super().__init__()
+        if kind not in ("orthogonal", "linear"):
+            raise ValueError(f"rotation kind {kind!r}: expected orthogonal or linear")
+        self.kind = kind
+        g = generator or torch.Generator().manual_seed(0)
+        self.basis = _Weight(random_orthogonal(n, dim, g))
+        if kind == "orthogonal":
+            nn.utils.parametrizations.orthogonal(self.basis)
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R, R^{-1})."""
+        R = self.basis.weight
+        return R, (R.transpose(-1, -2) if self.kind == "orthogonal" else torch.linalg.inv(R))

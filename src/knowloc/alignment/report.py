@@ -1,0 +1,94 @@
+"""Tables, plot and scalar results of an alignment search (names in :mod:`knowloc.alignment`)."""
+
+from __future__ import annotations
+
+import math
+
+from knowloc.artifacts import log_results, save_figure, save_table
+
+COLUMNS = ["layer", "size", "variable", "method", "iia_all", "iia_changed", "train_iia", "restart",
+           "n_pairs", "n_changed"]
+METHOD_ORDER = ["das", "das_joint", "das_linear", "das_linear_joint", "identity", "random"]
+
+
+def result_name(method: str, measure: str, layer: int, size: int, variable: str) -> str:
+    """``alignment/<prefix><measure>/layer<L>/size<k>/<variable>``, e.g. alignment/iia_changed/layer1/size8/both."""
+    from knowloc.alignment.search import PREFIX
+
+    return f"alignment/{PREFIX[method]}{measure}/layer{layer}/size{size}/{variable}"
+
+
+def write_report(trainer, rows: list[dict], info: dict, restarts: int, select: str) -> None:
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    every = df.sort_values(["layer", "size", "variable", "method", "restart"]).reset_index(drop=True)
+    sel = every[every["selected"]].drop(columns=["selected"])
+    extra = [c for c in ("neurons", "search") if c in sel.columns]
+    table = sel[COLUMNS + extra].reset_index(drop=True)
+    save_table(trainer, "alignment/iia", table)
+    rs = every[every["method"].isin(["das", "das_linear"])]
+    save_table(trainer, "alignment/restarts", rs[["layer", "size", "variable", "method", "restart", "selected",
+                                                  "train_iia", "iia_all", "iia_changed"]].reset_index(drop=True))
+    results = {"alignment/restarts": restarts, "alignment/select": select}
+    if info.get("test_acc") is not None:
+        results["alignment/network/test_acc"] = float(info["test_acc"])
+    for _, r in table.iterrows():
+        for measure, col in (("iia", "iia_all"), ("iia_changed", "iia_changed")):
+            results[result_name(r["method"], measure, r["layer"], r["size"], r["variable"])] = float(r[col])
+        if r["method"] == "das" and r["train_iia"] is not None and not _nan(r["train_iia"]):
+            results[result_name("das", "train_iia", r["layer"], r["size"], r["variable"])] = float(r["train_iia"])
+    log_results(trainer, results)
+    plot_iia(trainer, table)
+    _print(table)
+
+
+def _nan(v) -> bool:
+    try:
+        return math.isnan(float(v))
+    except (TypeError, ValueError):
+        return True
+
+
+def plot_iia(trainer, table) -> None:
+    """IIA vs subspace size, one column per layer; top: all pairs, bottom: label-changing pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = sorted(table["layer"].unique())
+    fig, axes = plt.subplots(2, len(layers), figsize=(4.2 * len(layers), 6.4), squeeze=False, sharey="row")
+    colors = dict(zip(METHOD_ORDER, ["C0", "C9", "C2", "C8", "C3", "C7"]))
+    styles = {"ab": "-", "cd": "--", "both": ":"}
+    markers = {"ab": "o", "cd": "s", "both": "^"}
+    for j, layer in enumerate(layers):
+        t = table[table["layer"] == layer]
+        for i, col in enumerate(("iia_all", "iia_changed")):
+            ax = axes[i][j]
+            for (method, var), g in t.groupby(["method", "variable"]):
+                if method.endswith("_joint"):
+                    continue
+                g = g.sort_values("size")
+                ax.plot(g["size"], g[col], styles.get(var, "-"), marker=markers.get(var, "o"),
+                        color=colors.get(method, "k"), label=f"{method} {var}")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(sorted(t["size"].unique()), [str(s) for s in sorted(t["size"].unique())])
+            ax.set_ylim(-0.02, 1.02)
+            ax.axhline(0.5 if col == "iia_all" else 0.0, color="0.6", lw=0.8)
+            ax.set_title(f"layer {layer}: " + ("all pairs" if col == "iia_all" else "label-changing pairs"))
+            ax.set_xlabel("subspace size k")
+            if j == 0:
+                ax.set_ylabel("IIA")
+    axes[0][-1].legend(fontsize=7, loc="lower right", ncol=2)
+    fig.tight_layout()
+    save_figure(trainer, "alignment/iia_vs_size", fig)
+
+
+def _print(table) -> None:
+    main = table[table["method"].isin(["das", "identity", "random", "das_linear"])]
+    piv = main.pivot_table(index=["layer", "size"], columns=["method", "variable"], values="iia_changed")
+    import logging
+
+    logging.getLogger("knowloc").info("alignment search, IIA on label-changing held-out pairs:\n%s",
+                                      piv.round(3).to_string())

@@ -1,0 +1,228 @@
+"""``AlignmentSearch``: distributed alignment search (DAS) on a frozen equality network.
+
+For every layer L, subspace size k and variable V (a=b, c=d, or both at once) a basis change R
+of the layer's hidden space is learned so that interchange interventions in its subspace (see
+:mod:`knowloc.alignment.interchange`) make the frozen network output the high-level model's
+counterfactual label. The only trainable parameters are the rotations; all (restart, size,
+variable) rotations of one layer are one batched (M, d, d) weight, trained in one pass over a
+batch of pairs, with loss = sum over rotations of the mean cross-entropy on y*.
+
+Joint ("both") rotations give a=b the coordinates [0, k) and c=d [k, 2k) and train on a mix of
+interventions on a=b only, c=d only and both (one third each).
+
+Evaluation on held-out triples (fresh items): IIA on all pairs and on label-changing pairs for
+the selected rotation (restart with the best training-pair IIA when ``select=train_iia``, the
+first restart when ``select=first``), every restart, and the identity / random baselines.
+Artefacts and result names: see :mod:`knowloc.alignment`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from knowloc.alignment import baselines
+from knowloc.alignment.interchange import (GATES, VARIABLES, Rotations, base_label, counterfactual,
+                                           forward_from, hidden_states, intervene, random_orthogonal,
+                                           subspace_masks)
+from knowloc.errors import ConfigValueError
+
+log = logging.getLogger("knowloc")
+
+KINDS = {"orthogonal": "das", "linear": "das_linear"}
+BASELINES = ("identity", "random")
+SELECTS = ("train_iia", "first")
+#: result-name prefix of each method: alignment/<prefix>iia/layerL/sizeK/V
+PREFIX = {"das": "", "das_joint": "joint_", "das_linear": "linear_", "das_linear_joint": "linear_joint_",
+          "identity": "identity_", "random": "random_"}
+
+
+class AlignmentSearch(L.LightningModule):
+    """Learns the rotations; ``network`` is the frozen equality net (see ``network.py``)."""
+
+    def __init__(self, network: nn.Module, layers: Sequence[int] = (1, 2), sizes: Sequence[int] = (1, 2, 4, 8),
+                 variables: Sequence[str] = VARIABLES, rotations: Sequence[str] = ("orthogonal",),
+                 restarts: int = 1, select: str = "train_iia", select_pairs: int = 2000, lr: float = 0.01,
+                 baselines: Sequence[str] = BASELINES, exhaustive_limit: int = 13000, baseline_pairs: int = 1000,
+                 seed: int = 0):
+        super().__init__()
+        self.net = network
+        self.layers = [int(x) for x in layers]
+        self.sizes = [int(x) for x in sizes]
+        self.variables = list(variables)
+        self.kinds = list(rotations)
+        self.restarts, self.select, self.select_pairs = int(restarts), str(select), int(select_pairs)
+        self.lr, self.baselines = float(lr), list(baselines)
+        self.exhaustive_limit, self.baseline_pairs, self.seed = int(exhaustive_limit), int(baseline_pairs), int(seed)
+        self._check()
+        widths = list(getattr(network, "sizes", []))
+        self.width = {layer: widths[layer] for layer in self.layers}
+        # per layer: the (size, variable) configs; rotation index = restart * n_configs + config
+        self.configs = {layer: [(k, v) for k in self.sizes for v in self.variables
+                                if k * (2 if v == "both" else 1) <= self.width[layer]] for layer in self.layers}
+        g = torch.Generator().manual_seed(self.seed + 1)
+        self.rot = nn.ModuleDict()
+        for layer in self.layers:
+            cf = self.configs[layer]
+            m_ab, m_cd = subspace_masks([k for k, _ in cf], [v for _, v in cf], self.width[layer])
+            self.register_buffer(f"m_ab_{layer}", m_ab.repeat(self.restarts, 1), persistent=False)
+            self.register_buffer(f"m_cd_{layer}", m_cd.repeat(self.restarts, 1), persistent=False)
+            for kind in self.kinds:
+                self.rot[f"{kind}_{layer}"] = Rotations(self.restarts * len(cf), self.width[layer], kind, g)
+        self.info = dict(getattr(network, "alignment_info", {}))
+
+    def _check(self) -> None:
+        net = self.net
+        widths = list(getattr(net, "sizes", []))
+        if len(widths) < 3:
+            raise ConfigValueError("model.network", type(net).__name__, "an MLP with at least one hidden layer")
+        hidden = list(range(1, len(widths) - 1))
+        for layer in self.layers:
+            if layer not in hidden:
+                raise ConfigValueError("alignment.layers", self.layers, f"hidden layers among {hidden}")
+        for k in self.sizes:
+            if not 1 <= k <= max(widths[1:-1]):
+                raise ConfigValueError("alignment.sizes", self.sizes, f"sizes in [1, {max(widths[1:-1])}]")
+        for v in self.variables:
+            if v not in VARIABLES:
+                raise ConfigValueError("alignment.variables", self.variables, f"a list of {', '.join(VARIABLES)}")
+        for kind in self.kinds:
+            if kind not in KINDS:
+                raise ConfigValueError("alignment.rotations", self.kinds, "a list of orthogonal, linear")
+        for b in self.baselines:
+            if b not in BASELINES:
+                raise ConfigValueError("alignment.baselines", self.baselines, "a list of identity, random")
+        if self.select not in SELECTS:
+            raise ConfigValueError("alignment.select", self.select, SELECTS)
+
+    # -- training --------------------------------------------------------------------------------
+    def _gates(self, layer: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(g_ab, g_cd) of shape (M, n): fixed for a=b / c=d rotations, mixed for joint ones."""
+        cf = self.configs[layer] * self.restarts
+        t = torch.randint(0, 3, (n,), device=self.device)
+        g_ab = torch.stack([torch.ones(n) if v == "ab" else torch.zeros(n) if v == "cd" else (t != 1).float()
+                            for _, v in cf])
+        g_cd = torch.stack([torch.zeros(n) if v == "ab" else torch.ones(n) if v == "cd" else (t != 0).float()
+                            for _, v in cf])
+        return g_ab, g_cd
+
+    def training_step(self, batch, batch_idx):
+        x, ab, cd = batch
+        with torch.no_grad():
+            hs = hidden_states(self.net, x.transpose(0, 1), self.layers)
+        total, hits, count = 0.0, 0.0, 0
+        for layer in self.layers:
+            g_ab, g_cd = self._gates(layer, len(ab))
+            y = counterfactual(ab, cd, g_ab, g_cd)
+            m_ab = getattr(self, f"m_ab_{layer}")[:, None, :] * g_ab[..., None]
+            m_cd = getattr(self, f"m_cd_{layer}")[:, None, :] * g_cd[..., None]
+            for kind in self.kinds:
+                R, back = self.rot[f"{kind}_{layer}"]()
+                logits = forward_from(self.net, layer, intervene(hs[layer], R, back, m_ab, m_cd))
+                total = total + F.cross_entropy(logits.flatten(0, 1), y.flatten()) * y.shape[0]
+                hits += float((logits.argmax(-1) == y).float().sum())
+                count += y.numel()
+        self.log("alignment/train_loss", total / max(1, sum(len(c) for c in self.configs.values())
+                                                       * self.restarts * len(self.kinds)),
+                 on_step=True, on_epoch=True, prog_bar=True, batch_size=len(ab))
+        self.log("alignment/train_iia_mean", hits / max(1, count), on_step=False, on_epoch=True, batch_size=len(ab))
+        return total
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.rot.parameters(), lr=self.lr)
+
+    # -- evaluation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _score(self, layer: int, h: torch.Tensor, ab, cd, R, back, m_ab, m_cd, g_ab, g_cd) -> torch.Tensor:
+        """Counts (E, 4): hits on all pairs, pairs, hits on label-changing pairs, changing pairs."""
+        y = counterfactual(ab, cd, g_ab[:, None], g_cd[:, None])
+        ma = (m_ab * g_ab[:, None])[:, None, :]
+        mc = (m_cd * g_cd[:, None])[:, None, :]
+        pred = forward_from(self.net, layer, intervene(h, R, back, ma, mc)).argmax(-1)
+        hit = (pred == y).float()
+        changed = (y != base_label(ab, cd)).float()
+        return torch.stack([hit.sum(1), torch.full_like(hit[:, 0], hit.shape[1]), (hit * changed).sum(1),
+                            changed.sum(1)], 1)
+
+    def _entries(self, layer: int, train) -> list[dict]:
+        """Every (method, rotation, masks, target) evaluated on held-out pairs for ``layer``."""
+        cf = self.configs[layer]
+        n_cf = len(cf)
+        d = self.width[layer]
+        m_ab, m_cd = getattr(self, f"m_ab_{layer}"), getattr(self, f"m_cd_{layer}")
+        hs = hidden_states(self.net, train.x[: self.select_pairs].transpose(0, 1), [layer])[layer]
+        ab, cd = train.ab[: self.select_pairs], train.cd[: self.select_pairs]
+        entries = []
+        for kind in self.kinds:
+            R, back = (t.detach() for t in self.rot[f"{kind}_{layer}"]())
+            g_ab = torch.tensor([GATES[v][0] for _, v in cf * self.restarts], dtype=torch.float)
+            g_cd = torch.tensor([GATES[v][1] for _, v in cf * self.restarts], dtype=torch.float)
+            c = self._score(layer, hs, ab, cd, R, back, m_ab, m_cd, g_ab, g_cd)
+            train_iia = (c[:, 0] / c[:, 1]).view(self.restarts, n_cf)
+            chosen = train_iia.argmax(0) if self.select == "train_iia" else torch.zeros(n_cf, dtype=torch.long)
+            method = KINDS[kind]
+            for r in range(self.restarts):
+                for j, (k, v) in enumerate(cf):
+                    i = r * n_cf + j
+                    targets = [v] if v != "both" else ["both", "ab", "cd"]
+                    for t in targets:
+                        entries.append({"layer": layer, "size": k, "variable": t, "restart": r,
+                                        "method": method + ("_joint" if v == "both" and t != "both" else ""),
+                                        "selected": bool(chosen[j] == r), "train_iia": float(train_iia[r, j])
+                                        if t == v else None, "R": R[i], "back": back[i], "m_ab": m_ab[i],
+                                        "m_cd": m_cd[i], "gates": GATES[t]})
+        if "random" in self.baselines:
+            g = torch.Generator().manual_seed(self.seed * 31 + layer)
+            Q = random_orthogonal(n_cf, d, g)
+            for j, (k, v) in enumerate(cf):
+                entries.append({"layer": layer, "size": k, "variable": v, "restart": 0, "method": "random",
+                                "selected": True, "train_iia": None, "R": Q[j], "back": Q[j].T,
+                                "m_ab": m_ab[j], "m_cd": m_cd[j], "gates": GATES[v]})
+        if "identity" in self.baselines:
+            n = self.baseline_pairs
+            hb = hidden_states(self.net, train.x[:n].transpose(0, 1), [layer])[layer]
+            eye = torch.eye(d)
+            for k in sorted({k for k, _ in cf}):
+                found = baselines.identity_baseline(self.net, layer, hb, train.ab[:n], train.cd[:n], k,
+                                                    self.exhaustive_limit)
+                for v in self.variables:
+                    if v in found:
+                        a, c, tr, how = found[v]
+                        entries.append({"layer": layer, "size": k, "variable": v, "restart": 0,
+                                        "method": "identity", "selected": True, "train_iia": tr, "R": eye,
+                                        "back": eye, "m_ab": a, "m_cd": c, "gates": GATES[v],
+                                        "neurons": " ".join(str(i) for i in torch.nonzero(a + c).flatten().tolist()),
+                                        "search": how})
+        return entries
+
+    def on_test_start(self) -> None:
+        train = self.trainer.datamodule.train_split
+        self._eval = {layer: self._entries(layer, train) for layer in self.layers}
+        self._counts = {layer: torch.zeros(len(e), 4) for layer, e in self._eval.items()}
+
+    def test_step(self, batch, batch_idx):
+        x, ab, cd = batch
+        hs = hidden_states(self.net, x.transpose(0, 1), self.layers)
+        for layer, entries in self._eval.items():
+            st = {k: torch.stack([e[k] for e in entries]) for k in ("R", "back", "m_ab", "m_cd")}
+            g_ab = torch.tensor([float(e["gates"][0]) for e in entries])
+            g_cd = torch.tensor([float(e["gates"][1]) for e in entries])
+            self._counts[layer] += self._score(layer, hs[layer], ab, cd, st["R"], st["back"], st["m_ab"],
+                                               st["m_cd"], g_ab, g_cd)
+
+    def on_test_epoch_end(self) -> None:
+        from knowloc.alignment.report import write_report
+
+        rows = []
+        for layer, entries in self._eval.items():
+            for e, c in zip(entries, self._counts[layer]):
+                row = {k: v for k, v in e.items() if k not in ("R", "back", "m_ab", "m_cd", "gates")}
+                row.update(iia_all=float(c[0] / c[1]), iia_changed=float(c[2] / c[3]) if c[3] > 0 else float("nan"),
+                           n_pairs=int(c[1]), n_changed=int(c[3]))
+                rows.append(row)
+        write_report(self.trainer, rows, self.info, self.restarts, self.select)

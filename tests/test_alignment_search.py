@@ -1,0 +1,140 @@
+"""Alignment search: interchange invariants, recovery of known directions, baselines."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import pandas as pd
+import pytest
+import torch
+
+from alignment_handmade import handmade_network
+from knowloc.alignment import AlignmentSearch, InterchangeDataModule
+from knowloc.alignment.baselines import neuron_iia
+from knowloc.alignment.data import make_vocabulary, sample_equality, sample_triples
+from knowloc.alignment.interchange import (base_label, counterfactual, forward_from, hidden_states, intervene,
+                                           random_orthogonal, Rotations)
+
+
+def _triples(n=512, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return sample_triples(n, make_vocabulary(200, 4, g), g)
+
+
+def test_counterfactual_label_of_the_high_level_model():
+    ab = torch.tensor([[True, False, True], [False, False, True]])   # base, source_ab, source_cd
+    cd = torch.tensor([[True, True, False], [True, True, False]])
+    # base labels: (T = T) = 1, (F = T) = 0
+    assert base_label(ab, cd).tolist() == [1, 0]
+    g1, g0 = torch.ones(1, 2), torch.zeros(1, 2)
+    assert counterfactual(ab, cd, g1, g0).tolist() == [[0, 0]]      # a=b from source_ab: F
+    assert counterfactual(ab, cd, g0, g1).tolist() == [[0, 1]]      # c=d from source_cd: F
+    assert counterfactual(ab, cd, g1, g1).tolist() == [[1, 1]]      # both: (F = F)
+    t = _triples(4000)
+    for g in ((g1, g0), (g0, g1), (g1, g1)):
+        changed = (counterfactual(t.ab, t.cd, torch.ones(1, 4000) * g[0][0, 0], torch.ones(1, 4000) * g[1][0, 0])
+                   != base_label(t.ab, t.cd)).float().mean()
+        assert abs(float(changed) - 0.5) < 0.03  # about half the pairs change the label
+
+
+@pytest.mark.parametrize("kind", ["orthogonal", "linear"])
+def test_base_as_its_own_source_changes_nothing(kind):
+    net = handmade_network(random_orthogonal(1, 16, torch.Generator().manual_seed(1))[0])
+    t = _triples(256)
+    h = hidden_states(net, t.x[:, 0], [1, 2, 3])
+    rot = Rotations(6, 16, kind, torch.Generator().manual_seed(2))
+    R, back = rot()
+    masks = torch.ones(6, 1, 16)
+    with torch.no_grad():
+        for layer, hb in h.items():
+            same = torch.stack([hb, hb, hb])
+            out = intervene(same, R, back, masks, masks)
+            assert torch.allclose(out, hb.expand_as(out), atol=1e-5)
+            assert torch.equal(forward_from(net, layer, out).argmax(-1), net(t.x[:, 0]).argmax(-1).expand(6, -1))
+
+
+def test_full_interchange_copies_the_source():
+    """With the whole space as the a=b subspace the intervened vector is the source's."""
+    net = handmade_network()
+    t = _triples(128)
+    h = hidden_states(net, t.x.transpose(0, 1), [3])[3]
+    R = random_orthogonal(2, 16, torch.Generator().manual_seed(3))
+    out = intervene(h, R, R.transpose(-1, -2), torch.ones(2, 1, 16), torch.zeros(2, 1, 16))
+    assert torch.allclose(out, h[1].expand_as(out), atol=1e-5)
+
+
+def test_handmade_network_computes_hierarchical_equality():
+    g = torch.Generator().manual_seed(0)
+    x, y, ab, cd = sample_equality(2000, make_vocabulary(100, 4, g), g)
+    net = handmade_network(random_orthogonal(1, 16, g)[0])
+    assert torch.equal(net(x).argmax(1), y)
+    # neuron-aligned storage: swapping neuron 0 at layer 3 is an exact a=b interchange
+    t = _triples(1000)
+    h = hidden_states(net, t.x.transpose(0, 1), [3])[3]
+    net_id = handmade_network()
+    h_id = hidden_states(net_id, t.x.transpose(0, 1), [3])[3]
+    m = torch.zeros(1, 16)
+    m[0, 0] = 1
+    assert float(neuron_iia(net_id, 3, h_id, t.ab, t.cd, m, torch.zeros(1, 16))[0]) == 1.0
+    assert h.shape == (3, 1000, 16)
+
+
+def _search(tmp_path, Q, **kw):
+    net = handmade_network(Q)
+    dm = InterchangeDataModule(vocab_size=200, n_train=4000, n_test=2000, batch_size=256, seed=0)
+    epochs = kw.pop("epochs", 12)
+    module = AlignmentSearch(net, layers=[3], sizes=kw.pop("sizes", [1, 2]), variables=["ab", "cd", "both"],
+                             lr=0.02, baseline_pairs=500, select_pairs=1000, seed=0, **kw)
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
+    trainer.fit(module, datamodule=dm)
+    trainer.test(module, datamodule=dm, verbose=False)
+    table = pd.read_csv(tmp_path / "alignment" / "iia.csv")
+    return table.set_index(["layer", "size", "variable", "method"])
+
+
+def test_search_recovers_rotated_directions_and_neurons_do_not(tmp_path):
+    Q = random_orthogonal(1, 16, torch.Generator().manual_seed(5))[0]
+    t = _search(tmp_path, Q)
+    for v in ("ab", "cd", "both"):
+        assert t.loc[(3, 1, v, "das"), "iia_changed"] > 0.97, v
+        assert t.loc[(3, 1, v, "das"), "iia_all"] > 0.98, v
+        # one neuron cannot hold a direction spread over all 16 neurons
+        assert t.loc[(3, 1, v, "identity"), "iia_changed"] < 0.8, v
+    # the "both" rotation also works on each variable alone
+    assert t.loc[(3, 1, "ab", "das_joint"), "iia_changed"] > 0.97
+    assert t.loc[(3, 1, "cd", "das_joint"), "iia_changed"] > 0.97
+    # an untrained random rotation is no alignment
+    assert t.loc[(3, 1, "ab", "random"), "iia_changed"] < 0.8
+    assert set(t.columns) >= {"iia_all", "iia_changed", "train_iia", "restart", "n_pairs", "n_changed"}
+    n_changed = t.loc[(3, 1, "ab", "das"), "n_changed"]
+    assert 0.4 < n_changed / t.loc[(3, 1, "ab", "das"), "n_pairs"] < 0.6
+
+
+def test_identity_baseline_finds_neuron_aligned_variables(tmp_path):
+    t = _search(tmp_path, None, sizes=[1], baselines=["identity"])
+    for v in ("ab", "cd", "both"):
+        assert t.loc[(3, 1, v, "identity"), "iia_changed"] == 1.0
+    assert t.loc[(3, 1, "ab", "identity"), "neurons"] == "0"
+    assert t.loc[(3, 1, "cd", "identity"), "neurons"] == "1"
+
+
+def test_restarts_are_recorded_and_selected_by_training_iia(tmp_path):
+    Q = random_orthogonal(1, 16, torch.Generator().manual_seed(7))[0]
+    _search(tmp_path, Q, sizes=[1], restarts=3, baselines=[], epochs=2)
+    rs = pd.read_csv(tmp_path / "alignment" / "restarts.csv")
+    das = rs[(rs["method"] == "das") & rs["train_iia"].notna()]
+    assert sorted(das["restart"].unique()) == [0, 1, 2]
+    for _, g in das.groupby(["layer", "size", "variable"]):
+        assert g["selected"].sum() == 1
+        assert math.isclose(g.loc[g["selected"], "train_iia"].iloc[0], g["train_iia"].max())
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is fastest, and the machine is shared."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
