@@ -140,3 +140,70 @@ def test_class_accuracy_counts():
     pred = torch.tensor([[0, 1, 1, 1], [1, 1, 0, 0]])
     assert class_accuracy(pred, y, 3)[:, :2].tolist() == [[0.5, 1.0], [0.0, 0.0]]
     assert torch.isnan(class_accuracy(pred, y, 3)[:, 2]).all()
+
+
+def _load_net(run):
+    """The LeNet-5 of a finished run, from its last checkpoint (saved at the end of the last epoch)."""
+    from knowloc.models import LeNet5
+
+    net = LeNet5()
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
+    return net.eval()
+
+
+def test_ablation_experiment_matches_a_direct_evaluation(run_job):
+    """End to end: the run's matrix and knockout agree with hooks on the trained net itself."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    from knowloc.data import ImageDataModule
+
+    rec = run_job(["experiment=ablation", "logger=csv", "data.first_n=800", "trainer.max_epochs=1",
+                   "trainer.enable_progress_bar=false", "callbacks.ablation.target_class=1",
+                   "callbacks.ablation.max_size=3", "callbacks.ablation.target_acc=0.5"])
+    assert rec["status"] == "finished"
+    run = Path(rec["config"]["paths"]["output_dir"])
+    net = _load_net(run)
+    dm = ImageDataModule(first_n=800, seed=0)
+    dm.setup()
+    x, y = dm.test_split.x, dm.test_split.y
+    acc, _ = ablation_matrix_direct(net, "act3", x, y, 10)
+    with torch.no_grad():
+        before = class_accuracy(net(x).argmax(1)[None], y, 10)[0]
+    table = pd.read_csv(run / "ablation" / "act3_matrix.csv")
+    drop = (before[None] - acc).numpy()
+    np.testing.assert_allclose(table[[f"drop/{c}" for c in range(10)]].to_numpy(), drop, atol=1e-12)
+    ko = json.loads((run / "ablation" / "knockout.json").read_text())
+    mask = torch.zeros(1, 120, dtype=torch.bool)
+    mask[0, ko["units"]] = True
+    with Trace(net, "act3", edit_output=lambda out: apply_ablation(out, mask)[0]), torch.no_grad():
+        after = class_accuracy(net(x).argmax(1)[None], y, 10)[0]
+    np.testing.assert_allclose(ko["acc_after"], after.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ko["acc_before"], before.numpy(), atol=1e-12)
+    met = after[1] < 0.5 and (before - after)[[c for c in range(10) if c != 1]].max() < 0.05
+    assert ko["met"] == bool(met) and rec["metrics"]["ablation/knockout/met"] == int(met)
+    assert rec["metrics"]["ablation/knockout/size"] == len(ko["units"]) <= 3
+    assert rec["metrics"]["ablation/class_acc_after/1"] == pytest.approx(float(after[1]))
+    assert [c["size"] for c in ko["curve"]] == list(range(len(ko["units"]) + 1))
+    for f in ("act3_matrix.png", "act3_matrix.npz", "knockout_curve.png", "knockout_curve.csv"):
+        assert (run / "ablation" / f).is_file()
+
+
+@pytest.mark.parametrize("arg,key", [("callbacks.ablation.method=erase", "callbacks.ablation.method"),
+                                     ("callbacks.ablation.target_acc=1.5", "callbacks.ablation.target_acc")])
+def test_bad_ablation_config_is_one_line(knowloc_cli, arg, key):
+    r = knowloc_cli("experiment=ablation", "logger=none", "trainer.max_epochs=1", "data.first_n=200", arg)
+    assert r.returncode == 2
+    err = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("knowloc: error:")]
+    assert len(err) == 1 and key in err[0] and "Traceback" not in r.stderr
+
+
+def test_unknown_ablation_layer_names_the_layers(run_job):
+    from knowloc.errors import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match=r"callbacks.ablation.layer='fc9'.*act3"):
+        run_job(["experiment=ablation", "logger=none", "data.first_n=200", "callbacks.ablation.layer=fc9"])

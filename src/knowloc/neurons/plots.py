@@ -37,8 +37,7 @@ def image_grid(images: np.ndarray, title: str, signed: bool, max_units: int = 12
             if m > 0:
                 mosaic[u * (H + pad): u * (H + pad) + H, c * (W + pad): c * (W + pad) + W] = t / m
     fig, ax = plt.subplots(figsize=(0.45 * C + 1.2, 0.45 * U + 0.8))
-    cmap = plt.get_cmap("RdBu_r" if signed else "gray").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("RdBu_r" if signed else "gray").with_extremes(bad="white")
     ax.imshow(mosaic, cmap=cmap, vmin=-1 if signed else 0, vmax=1, interpolation="nearest")
     ax.set_xticks([c * (W + pad) + W / 2 for c in range(C)])
     ax.set_xticklabels(class_names or [str(c) for c in range(C)], fontsize=7)
@@ -71,23 +70,26 @@ def heatmaps(panels: Sequence[tuple[np.ndarray, str]], suptitle: str, xlabel: st
 
 
 def anomaly_figure(rows: list[dict], images: dict[int, np.ndarray], layer: str, k: int = 6):
-    """One row per anomalous (unit, class): its statistics and its top-|gradient| images."""
+    """One row per anomalous (unit, class): its statistics and its top-|gradient| images
+    (one mosaic; the numbers under the images are data-set indices)."""
     n = max(1, len(rows))
-    fig, axes = plt.subplots(n, k, figsize=(1.1 * k + 2.5, 1.15 * n + 0.6), squeeze=False)
+    H, W = next(iter(images.values())).shape[-2:] if images else (28, 28)
+    pad = 4
+    mosaic = np.full((n * (H + pad), k * (W + pad)), np.nan)
+    fig, ax = plt.subplots(figsize=(0.75 * k + 2.2, 0.8 * n + 0.6))
     for r, row in enumerate(rows):
-        idx = row["top_grad_images"][:k]
-        for j in range(k):
-            ax = axes[r, j]
-            ax.axis("off")
-            if j < len(idx) and idx[j] in images:
-                ax.imshow(_gray(images[idx[j]]), cmap="gray")
-                ax.set_title(str(idx[j]), fontsize=6)
-        axes[r, 0].text(-0.15, 0.5, f"unit {row['unit']} class {row['class']}\nscore {row['score']:.2f}\n"
-                        f"g {row['mean_grad']:.2g} a {row['mean_act']:.2g}", transform=axes[r, 0].transAxes,
-                        ha="right", va="center", fontsize=7)
-    fig.suptitle(f"{layer}: anomalies (strong class gradient, weak/opposite activation) with their "
-                 f"top-|gradient| training images (data-set index)", fontsize=8)
-    fig.tight_layout()
+        for j, i in enumerate(row["top_grad_images"][:k]):
+            if i in images:
+                t = _gray(images[i])
+                mosaic[r * (H + pad): r * (H + pad) + H, j * (W + pad): j * (W + pad) + W] = t / (np.abs(t).max() or 1)
+                ax.text(j * (W + pad) + W / 2, r * (H + pad) + H + pad / 2, str(i), ha="center", va="center", fontsize=5)
+        ax.text(-3, r * (H + pad) + H / 2, f"unit {row['unit']} class {row['class']}\nscore {row['score']:.2f}\n"
+                f"g {row['mean_grad']:.2g} a {row['mean_act']:.2g}", ha="right", va="center", fontsize=6)
+    cmap = plt.get_cmap("gray").with_extremes(bad="white")
+    ax.imshow(mosaic, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(f"{layer}: anomalies (strong class gradient, weak/opposite activation)\n"
+                 f"with their top-|gradient| training images (data-set index)", fontsize=7)
     return fig
 
 
