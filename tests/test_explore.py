@@ -35,11 +35,12 @@ def real_sweep(base: Path) -> Path:
     return _SWEEP["path"]
 
 
-#: a real tiny LeNet-5 run with both neuron families: NeuronStats (act3) and AblationAnalysis (act3, knockout of class 9)
+#: a real tiny LeNet-5 run holding three families: NeuronStats (act3), AblationAnalysis (act3, knockout
+#: of class 9) and WeightSnapshots (init + 1 epoch, conv filter grids)
 NEURONS = ["experiment=ablation", "logger=csv", "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
            "data.first_n=800", "data.batch_size=32", "threads=1", "+callbacks.neuron_stats._target_=knowloc.callbacks.NeuronStats",
            "+callbacks.neuron_stats.max_units_plotted=4", "callbacks.ablation.max_size=3",
-           "callbacks.ablation.target_class=9"]
+           "callbacks.ablation.target_class=9", "+snapshots=default"]
 
 
 def real_neuron_run(base: Path) -> Path:
@@ -219,7 +220,7 @@ def test_neurons_page_data_is_the_runs_statistics_and_ablation(tmp_path_factory)
 
     run = real_neuron_run(tmp_path_factory.getbasetemp())
     data = build(open_target(run))
-    assert [s["type"] for s in data["sections"]][:3] == ["overview", "metrics", "neurons"]
+    assert [s["type"] for s in data["sections"]] == ["overview", "metrics", "neurons", "snapshots", "files"]
     sec = section(data, "neurons")
     layer = sec["layers"]["act3"]
     z = np.load(run / "neurons" / "act3_stats.npz")
@@ -246,3 +247,28 @@ def test_neurons_page_data_is_the_runs_statistics_and_ablation(tmp_path_factory)
     for c in range(10):
         shown = idx[:, c][idx[:, c] >= 0]
         assert len(shown) and (labels[shown] == c).all(), c
+
+
+def test_snapshots_page_data_is_the_runs_index_filters_and_changes(tmp_path_factory):
+    from knowloc.explore import build
+    from knowloc.explore.embed import file_uri
+    from knowloc.explore.target import open_target
+
+    run = real_neuron_run(tmp_path_factory.getbasetemp())
+    sec = section(build(open_target(run)), "snapshots")
+    index = json.loads((run / "snapshots" / "index.json").read_text())
+    assert [s["i"] for s in sec["snapshots"]] == [s["i"] for s in index["snapshots"]] == sec["kept"] == [0, 1]
+    assert [s["tag"] for s in sec["snapshots"]][0] == "init"
+    assert set(sec["filters"]) == {"conv1", "conv2"}
+    for layer in ("conv1", "conv2"):
+        for i in (0, 1):
+            assert sec["filters"][layer][str(i)] == file_uri(run / "snapshots" / "filters" / layer / f"{i:04d}.png")
+    with open(run / "snapshots" / "changes.csv") as f:
+        rows = list(csv.DictReader(f))
+    got = sec["changes"]
+    assert len(got["rows"]) == len(rows) == 2 * len(index["layers"])
+    col = got["header"].index("rel_dist_init")
+    for g, r in zip(got["rows"], rows):
+        assert _close(g[col], float(r["rel_dist_init"]))
+    # at initialisation nothing has moved yet
+    assert all(float(r["rel_dist_init"]) == 0 for r in rows if r["i"] == "0")

@@ -6,6 +6,7 @@ Skipped only when chromium is not installed (``.ci/run`` installs it, so CI runs
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -85,7 +86,8 @@ def page(browser):
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.on("request", lambda r: None if r.url.startswith(("data:", "http://127.0.0.1", "file:", "about:"))
           else external.append(r.url))
-    pg.set_default_timeout(20000)
+    pg.set_default_timeout(30000)
+    pg.set_default_navigation_timeout(120000)  # the first page of a run builds its report (slow on a busy machine)
     yield pg
     ctx.close()
     assert not errors, f"JavaScript errors: {errors}"
@@ -275,3 +277,31 @@ def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
         page.press("#neuron-unit", "Tab")
         page.wait_for_selector(f"#unit-panel[data-unit='{unit}']")
         assert page.inner_text("#knockout-note").startswith(note)
+
+
+def test_snapshot_slider_shows_that_snapshots_filters_and_changes(page, served_root):
+    from knowloc.explore.embed import file_uri
+
+    root, server = served_root
+    run = root / "neurons"
+    with open(run / "snapshots" / "changes.csv") as f:
+        rows = list(csv.DictReader(f))
+    page.goto(server.url + "?run=neurons#snapshots")
+    slider = page.locator("#snapshot-slider")
+    for key, i in (("Home", 0), ("End", 1)):
+        slider.focus()
+        page.keyboard.press(key)
+        page.wait_for_selector(f"#page-snapshots[data-snapshot='{i}']")
+        assert page.inner_text("#snapshot-label").startswith(f"#{i} · epoch {i}")
+        for layer in ("conv1", "conv2"):
+            src = page.get_attribute(f"img.filter-grid[data-layer='{layer}']", "src")
+            assert src == file_uri(run / "snapshots" / "filters" / layer / f"{i:04d}.png")
+        shown = page.locator("#snapshot-table tbody tr")
+        expected = [r for r in rows if int(r["i"]) == i]
+        assert shown.count() == len(expected) == len(json.loads((run / "snapshots" / "index.json").read_text())["layers"])
+        for k, r in enumerate(expected):
+            row = shown.nth(k)
+            assert row.locator("td[data-col='layer']").inner_text() == r["layer"]
+            assert float(row.locator("td[data-col='rel_dist_init']").inner_text()) == pytest.approx(
+                float(r["rel_dist_init"]), abs=5e-5)
+        assert page.locator("#snapshot-charts [data-measure='rel_dist_init'] line.marker").count() == 1

@@ -157,7 +157,7 @@ function lineChart(series, opts) {
   const xs = niceTicks(...extent(series.map(d => d.x)), 6), ys = niceTicks(...extent(series.map(d => d.y)), 5);
   const X = v => m.l + (v - xs.lo) / (xs.hi - xs.lo) * (W - m.l - m.r);
   const Y = v => m.t + (1 - (v - ys.lo) / (ys.hi - ys.lo)) * (H - m.t - m.b);
-  const svg = s("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "chart line-chart" });
+  const svg = s("svg", { width: "100%", viewBox: `0 0 ${W} ${H}`, class: "chart line-chart", style: `max-width:${W}px;height:auto` });
   axes(svg, W, H, m, xs, ys, opts.xlabel, opts.ylabel);
   series.forEach((d, i) => {
     const color = d.color || PALETTE[i % PALETTE.length];
@@ -176,7 +176,7 @@ function lineChart(series, opts) {
   const cursor = s("line", { y1: m.t, y2: H - m.b, stroke: "#888", visibility: "hidden" });
   svg.append(cursor);
   svg.addEventListener("mousemove", ev => {
-    const r = svg.getBoundingClientRect(), px = ev.clientX - r.left;
+    const r = svg.getBoundingClientRect(), px = (ev.clientX - r.left) * W / r.width;
     const xv = xs.lo + (px - m.l) / (W - m.l - m.r) * (xs.hi - xs.lo);
     const lines = [];
     let best = null;

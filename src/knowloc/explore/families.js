@@ -184,3 +184,92 @@ RENDER.neurons = (el, sec) => {
   }
   drawLayer();
 };
+
+// ---------- snapshots ----------
+RENDER.snapshots = (el, sec) => {
+  const snaps = Object.fromEntries(sec.snapshots.map(s => [s.i, s]));
+  const kept = sec.kept;
+  const ch = sec.changes;
+  const col = ch ? Object.fromEntries(ch.header.map((h, i) => [h, i])) : {};
+  const measures = ch ? ch.header.filter(h => !["i", "epoch", "step", "layer"].includes(h)) : [];
+  const changeLayers = ch ? [...new Set(ch.rows.map(r => r[col.layer]))] : [];
+  let pos = kept.length - 1, xkey = "epoch", timer = null, zoom = false;
+  const label = h("span", { id: "snapshot-label" });
+  const slider = h("input", { type: "range", id: "snapshot-slider", min: 0, max: Math.max(0, kept.length - 1), value: pos, style: "width:320px" });
+  const play = h("button", { id: "snapshot-play" }, "▶ play");
+  const filters = h("div", { class: "row", id: "snapshot-filters" });
+  const values = h("div", { id: "snapshot-values" });
+  const charts = h("div", { class: "grid", id: "snapshot-charts" });
+  slider.addEventListener("input", () => { pos = +slider.value; draw(); });
+  play.addEventListener("click", () => {
+    if (timer) { clearInterval(timer); timer = null; play.textContent = "▶ play"; return; }
+    play.textContent = "■ stop";
+    timer = setInterval(() => { pos = (pos + 1) % kept.length; slider.value = pos; draw(); }, 600);
+  });
+  el.append(h("div", { class: "controls" }, "snapshot ", slider, play, label,
+    h("label", {}, "x axis ", select(["epoch", "step"], xkey, v => { xkey = v; draw(); }, { id: "snapshot-x" }))));
+  if (kept.length < sec.snapshots.length)
+    el.append(h("p", { class: "muted" }, `${sec.snapshots.length} snapshots; the slider shows ${kept.length} of them, evenly spaced.`));
+  el.append(filters, h("div", { class: "card" }, h("h2", {}, "Weight change at this snapshot"), values), charts);
+  const info = Object.entries(sec.layers).map(([n, ps]) => `${n}: ` + Object.entries(ps).map(([p, s]) => `${p} ${s.join("×")}`).join(", "));
+  el.append(h("details", { class: "card" }, h("summary", {}, `Layers (${Object.keys(sec.layers).length}), stored as ${sec.dtype}`),
+    h("ul", {}, info.map(t => h("li", {}, t))),
+    Object.keys(sec.freeze).length ? facts(Object.entries(sec.freeze).map(([k, v]) => [k, fmt(v)])) : null));
+  function draw() {
+    const i = kept[pos], s = snaps[i] || {};
+    label.textContent = `#${i} · epoch ${fmt(s.epoch, 2)} · step ${s.step} · ${s.tag}`;
+    el.dataset.snapshot = i;
+    filters.replaceChildren(...Object.entries(sec.filters).map(([layer, frames]) =>
+      h("div", { class: "card" }, h("h3", {}, `${layer} filters`), frames[i] ? h("img", { src: frames[i], class: "filter-grid", "data-layer": layer,
+        "data-snapshot": i, title: "click to zoom", style: `max-width:${zoom ? "none" : "520px"};image-rendering:pixelated;cursor:zoom-in`,
+        onclick: () => { zoom = !zoom; draw(); } }) : h("p", { class: "muted" }, "no image for this snapshot"))));
+    if (ch) {
+      const rows = ch.rows.filter(r => r[col.i] === i);
+      values.replaceChildren(table([{ key: "layer" }, ...measures.map(m => ({ key: m, num: true }))],
+        rows.map(r => Object.fromEntries(ch.header.map((h, k) => [h, r[k]]))), { attrs: { id: "snapshot-table" } }));
+      charts.replaceChildren(...measures.map(m => h("div", { class: "card", "data-measure": m }, lineChart(changeLayers.map(L => {
+        const rs = ch.rows.filter(r => r[col.layer] === L);
+        return { name: L, x: rs.map(r => r[col[xkey]]), y: rs.map(r => r[col[m]]) };
+      }), { title: m, xlabel: xkey, marker: s[xkey] }))));
+    } else values.replaceChildren(h("p", { class: "muted" }, "no snapshots/changes.csv in this run"));
+  }
+  draw();
+};
+
+// ---------- alignment ----------
+RENDER.alignment = (el, sec) => {
+  const t = sec.iia, col = Object.fromEntries(t.header.map((h, i) => [h, i]));
+  const rows = t.rows.map(r => Object.fromEntries(t.header.map((h, i) => [h, r[i]])));
+  const variables = [...new Set(rows.map(r => r.variable))];
+  const measures = ["iia_all", "iia_changed", "train_iia"].filter(m => m in col);
+  const layers = [...new Set(rows.map(r => r.layer))].sort((a, b) => String(a).localeCompare(String(b), undefined, { numeric: true }));
+  let variable = variables[0], measure = measures[0];
+  const out = h("div", {});
+  el.append(h("div", { class: "controls" },
+    h("label", {}, "variable ", select(variables, variable, v => { variable = v; draw(); }, { id: "align-variable" })),
+    h("label", {}, "measure ", select(measures, measure, v => { measure = v; draw(); }, { id: "align-measure" })),
+    sec.network_test_acc !== null ? h("span", { class: "muted" }, `network test accuracy ${fmt(sec.network_test_acc)}`) : null),
+    h("p", { class: "muted" }, "iia_all: all held-out pairs (a no-op scores about 0.5); iia_changed: pairs whose high-level label the intervention changes (a no-op scores 0)."),
+    out);
+  function draw() {
+    const sel = rows.filter(r => r.variable === variable);
+    const methods = [...new Set(sel.map(r => r.method))];
+    out.replaceChildren(
+      h("div", { class: "grid", id: "align-charts" }, layers.map(L => {
+        const series = methods.map(m => {
+          const rs = sel.filter(r => r.layer === L && r.method === m).sort((a, b) => a.size - b.size);
+          return { name: m, x: rs.map(r => r.size), y: rs.map(r => r[measure]) };
+        }).filter(s => s.x.length);
+        return h("div", { class: "card", "data-layer": L }, series.length ? lineChart(series, { title: `layer ${L}: ${measure} (${variable})`, xlabel: "subspace size", ylabel: measure })
+          : h("p", { class: "muted" }, `layer ${L}: no rows`));
+      })),
+      h("div", { class: "card" }, h("h2", {}, `Rows of alignment/iia.csv for ${variable}`),
+        h("div", { class: "scroll" }, table(t.header.map(c => ({ key: c, num: !["layer", "variable", "method", "neurons", "search"].includes(c) })), sel, { attrs: { id: "align-table" } }))));
+  }
+  draw();
+  if (sec.restarts) {
+    const rt = sec.restarts;
+    el.append(h("details", { class: "card" }, h("summary", {}, `Restarts (${rt.rows.length})`),
+      h("div", { class: "scroll" }, table(rt.header.map(c => ({ key: c })), rt.rows.map(r => Object.fromEntries(rt.header.map((c, i) => [c, r[i]])))))));
+  }
+};

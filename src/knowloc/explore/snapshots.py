@@ -1,9 +1,62 @@
-"""The snapshots page of a run (to be filled from knowloc.snapshots's documented run-folder layout)."""
+"""The snapshots page: a slider over a run's weight snapshots showing each conv layer's filter grid,
+with the weight-change curves and the current snapshot marked on them.
+
+Reads what :class:`~knowloc.callbacks.WeightSnapshots` writes (see :mod:`knowloc.snapshots`)::
+
+    snapshots/index.json                 layers {name: {param: shape}}, snapshots [{i, epoch, step, tag, file}]
+    snapshots/filters/<layer>/NNNN.png   filter grid of a conv layer at snapshot NNNN
+    snapshots/changes.csv                i, epoch, step, layer, rel_dist_init, rel_dist_prev, cos_init,
+                                         sign_flip_init, sign_flip_prev
+
+Filter grids are embedded as PNG data URIs; with more than :data:`MAX_FRAMES` snapshots an evenly
+spaced subset (always the first and the last) is embedded and the page says so.
+"""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
+
+from knowloc.explore.embed import file_uri, num, read_csv
 from knowloc.explore.target import Run
+
+FOLDER = "snapshots"
+MAX_FRAMES = 60
+
+
+def _frames(n: int) -> list[int]:
+    if n <= MAX_FRAMES:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, MAX_FRAMES)})
 
 
 def section(run: Run) -> dict | None:
-    return None
+    folder = run.path / FOLDER
+    index_path = folder / "index.json"
+    if not index_path.is_file():
+        return None
+    index = json.loads(index_path.read_text())
+    snaps = index.get("snapshots") or []
+    kept = _frames(len(snaps))
+    filters = {}
+    fdir = folder / "filters"
+    if fdir.is_dir():
+        for layer_dir in sorted(p for p in fdir.iterdir() if p.is_dir()):
+            frames = {}
+            for k in kept:
+                png = layer_dir / f"{int(snaps[k]['i']):04d}.png"
+                if png.is_file():
+                    frames[str(snaps[k]["i"])] = file_uri(png)
+            if frames:
+                filters[layer_dir.name] = frames
+    changes = None
+    cpath = folder / "changes.csv"
+    if cpath.is_file():
+        header, rows = read_csv(cpath)
+        changes = {"header": header, "rows": [[num(v) if h != "layer" else v for h, v in zip(header, r)] for r in rows]}
+    layers = {name: {p: list(shape) for p, shape in params.items()} for name, params in (index.get("layers") or {}).items()}
+    freeze = {k: v for k, v in run.summary.get("metrics", {}).items() if k.startswith("freeze/")}
+    return {"id": "snapshots", "title": "Snapshots", "type": "snapshots", "dtype": index.get("dtype"),
+            "layers": layers, "snapshots": [{k: s.get(k) for k in ("i", "epoch", "step", "tag")} for s in snaps],
+            "kept": [snaps[k]["i"] for k in kept], "filters": filters, "changes": changes, "freeze": freeze}
