@@ -1,0 +1,302 @@
+"""Stacked per-sample SGD: many independent MLPs ``D -> H -> C``, each trained on its own sample
+stream one sample at a time (batch size 1, plain SGD, cross-entropy), with exact per-sample
+semantics.
+
+Why it is fast. A per-sample step updates the first layer by a rank-1 matrix,
+``W1 <- W1 - lr_t * outer(g1_t, x_t)`` with ``g1_t = dL/dz1`` (the pre-activation gradient).
+Writing the ``H x D`` matrix of every model at every step is bound by memory traffic. Instead the
+engine processes a *chunk* of K steps per model: the pre-activations inside the chunk are
+
+    z1_t = W1_0 x_t + b1_0 - sum_{s<t} lr_s * (x_s . x_t + 1) * g1_s
+
+(``W1_0``, ``b1_0``: the weights at the start of the chunk; ``x_s . x_t`` is the chunk's Gram
+matrix, the ``+ 1`` the bias), so each step costs ``O(K H)``, and the K rank-1 updates are folded
+into ``W1`` with one batched matrix product at the end of the chunk:
+``W1 <- W1_0 - Delta^T X`` with ``Delta[s] = lr_s * g1_s``. The second layer (``C x H``, small) is
+updated directly at every step. Every model of the stack advances with batched ops (``bmm``).
+
+Update tallies. The step's first-layer update is ``|dW1_t| = lr_t * |g1_t| (x) |x_t|`` (an outer
+product, so its absolute value is the outer product of absolute values); summed over the steps of
+group g in a chunk it is ``|Delta_g|^T |X_g|``, again one batched product. The tally of the other
+parameters is summed from the per-step updates kept during the chunk. ``tally[g]`` is the
+per-step ``|Delta theta|`` summed over the steps whose group is g, never ``|sum of steps|``.
+
+Plain tensors, no autograd; :func:`reference_sgd` is the plain per-sample PyTorch loop
+(``nn.Module`` + autograd + ``torch.optim.SGD``) that the engine is tested against.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from knowloc.activations import activation_names, make_activation
+from knowloc.errors import ConfigValueError
+
+#: Parameter names of the stacked MLP, in the order of ``MLP(sizes).named_parameters()``.
+PARAMS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
+
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _d_gelu(z, h):  # d/dz z*Phi(z) = Phi(z) + z*phi(z)
+    return 0.5 * (1.0 + torch.erf(z * _SQRT1_2)) + z * torch.exp(-0.5 * z * z) * _INV_SQRT_2PI
+
+
+def _d_silu(z, h):  # s(z) (1 + z (1 - s(z)))
+    s = torch.sigmoid(z)
+    return s * (1.0 + z * (1.0 - s))
+
+
+#: activation name -> (f(z), f'(z) given z and h = f(z)); the same functions as ``make_activation``.
+ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
+    "relu": (torch.relu, lambda z, h: (z > 0).to(z.dtype)),
+    "leaky_relu": (lambda z: F.leaky_relu(z, 0.01), lambda z, h: torch.where(z > 0, z.new_tensor(1.0), z.new_tensor(0.01))),
+    "gelu": (F.gelu, _d_gelu),
+    "silu": (F.silu, _d_silu),
+    "elu": (F.elu, lambda z, h: torch.where(z > 0, torch.ones_like(z), h + 1.0)),
+    "softplus": (F.softplus, lambda z, h: torch.where(z > 20, torch.ones_like(z), torch.sigmoid(z))),
+    "tanh": (torch.tanh, lambda z, h: 1.0 - h * h),
+    "sigmoid": (torch.sigmoid, lambda z, h: h * (1.0 - h)),
+    "identity": (lambda z: z, lambda z, h: torch.ones_like(z)),
+}
+
+
+def check_activation(name: str, key: str = "activation") -> str:
+    if name not in ACTIVATIONS:
+        raise ConfigValueError(key, name, [a for a in activation_names() if a in ACTIVATIONS])
+    return name
+
+
+@dataclass
+class Stack:
+    """The weights of M stacked MLPs ``D -> H -> C``: ``W1`` (M,H,D), ``b1`` (M,H), ``W2`` (M,C,H),
+    ``b2`` (M,C), and the activation of each model (models with the same activation should be
+    contiguous: each run of equal names is one segment of batched ops)."""
+
+    W1: torch.Tensor
+    b1: torch.Tensor
+    W2: torch.Tensor
+    b2: torch.Tensor
+    activations: list[str] = field(default_factory=list)
+
+    @property
+    def n_models(self) -> int:
+        return self.W1.shape[0]
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """``{"fc1.weight": W1, ...}`` (the layer names of :class:`knowloc.models.MLP`)."""
+        return dict(zip(PARAMS, (self.W1, self.b1, self.W2, self.b2)))
+
+    def segments(self) -> list[tuple[str, int, int]]:
+        """``[(activation, start, stop), ...]``: runs of models with the same activation."""
+        out: list[tuple[str, int, int]] = []
+        for i, a in enumerate(self.activations):
+            if out and out[-1][0] == a:
+                out[-1] = (a, out[-1][1], i + 1)
+            else:
+                out.append((a, i, i + 1))
+        return out
+
+    def select(self, index: torch.Tensor | Sequence[int]) -> "Stack":
+        """A new stack of copies of the models at ``index`` (e.g. forks of a phase-1 model)."""
+        idx = torch.as_tensor(index, dtype=torch.long)
+        return Stack(*(t.index_select(0, idx).clone() for t in (self.W1, self.b1, self.W2, self.b2)),
+                     activations=[self.activations[i] for i in idx.tolist()])
+
+    def net(self, m: int) -> nn.Module:
+        """Model ``m`` as a :class:`knowloc.models.MLP` (an ordinary ``nn.Module``)."""
+        from knowloc.models.nets import MLP
+
+        H, D = self.W1.shape[1:]
+        net = MLP([D, H, self.W2.shape[1]], activation=self.activations[m], init="default").to(self.W1.dtype)
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                p.copy_(self.tensors()[name][m])
+        return net
+
+
+def init_stack(seeds: Sequence[int], activations: Sequence[str], sizes: Sequence[int] = (784, 100, 2),
+               init: str = "he", init_bias: bool = True, dtype=torch.float32) -> Stack:
+    """One model per (seed, activation): exactly the weights ``MLP(sizes, init=init, init_bias=...)``
+    gets after ``torch.manual_seed(seed)`` (He: every weight and bias ~ N(0, 2/fan_in)), so a
+    stacked model equals the single-run model of the same seed. The global RNG is left untouched."""
+    from knowloc.models.nets import MLP
+
+    if len(sizes) != 3:
+        raise ConfigValueError("model.sizes", list(sizes), "three layer sizes [inputs, hidden, classes]")
+    if len(seeds) != len(activations):
+        raise ValueError("one activation per seed")
+    parts: list[list[torch.Tensor]] = [[], [], [], []]
+    for seed, act in zip(seeds, activations):
+        check_activation(act)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            net = MLP(list(sizes), activation=act, init=init, init_bias=init_bias)
+        params = dict(net.named_parameters())
+        for i, name in enumerate(PARAMS):
+            parts[i].append(params[name].detach().to(dtype))
+    return Stack(*(torch.stack(p).contiguous() for p in parts), activations=list(activations))
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk of per-sample steps produced, per model m and step t of the chunk.
+
+    ``loss``/``correct``: cross-entropy and hit of the prediction *before* the step's update
+    (online, prequential). ``tally``: ``{param: (M, n_groups, *shape)}``, the per-step
+    ``|Delta theta|`` summed over the steps of each group; ``total``: the same over every tallied
+    step regardless of group (computed separately, so ``sum_g tally[g] == total`` is a check).
+    ``bad_step``: per model, the first step (in the chunk) with a non-finite loss or, when the
+    weights turned non-finite on the last step, that step; -1 when finite.
+    """
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    bad_step: torch.Tensor
+    tally: dict[str, torch.Tensor] | None = None
+    total: dict[str, torch.Tensor] | None = None
+
+
+def _group_sums(mask: torch.Tensor, absG1: torch.Tensor, absX: torch.Tensor, absG2: torch.Tensor,
+                absH: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-group sums of per-step |updates|; ``mask`` (M,K,G) selects each group's steps.
+
+    fc1.weight: sum_t m_tg lr|g1_t| (x) |x_t| = (mask_g * |Delta|)^T |X|   (one bmm, all groups)
+    fc1.bias: sum_t m_tg lr|g1_t|;  fc2.weight: sum_t m_tg lr|g2_t| (x) |h_t|;  fc2.bias: sum_t m_tg lr|g2_t|
+    """
+    M, K, G = mask.shape
+    H, C, D = absG1.shape[2], absG2.shape[2], absX.shape[2]
+    mT = mask.transpose(1, 2)  # (M,G,K)
+    a1 = (mT.unsqueeze(3) * absG1.unsqueeze(1)).transpose(2, 3).reshape(M, G * H, K)
+    a2 = (mT.unsqueeze(3) * absG2.unsqueeze(1)).transpose(2, 3).reshape(M, G * C, K)
+    return {
+        "fc1.weight": torch.bmm(a1, absX).view(M, G, H, D),
+        "fc1.bias": torch.bmm(mT, absG1),
+        "fc2.weight": torch.bmm(a2, absH).view(M, G, C, H),
+        "fc2.bias": torch.bmm(mT, absG2),
+    }
+
+
+@torch.no_grad()
+def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
+              tally_group: torch.Tensor | None = None, n_groups: int = 0, total: bool = True,
+              block: int = 8) -> ChunkResult:
+    """Apply K per-sample SGD steps to every model of ``stack`` in place.
+
+    x (M,K,D) inputs, y (M,K) labels, lr (M,K) the learning rate of each step (0 = no step: a
+    padded slot, the model stays as it is), tally_group (M,K) the group of each step for the update
+    tally (-1 = not tallied; None = no tally). Exact: the result equals K plain SGD steps with
+    batch size 1 on each model (up to floating-point rounding). Inside a chunk the corrections
+    of the pre-activations are applied per ``block`` of steps with one batched product and step
+    by step within the block.
+    """
+    W1, b1, W2, b2 = stack.W1, stack.b1, stack.W2, stack.b2
+    M, K, D = x.shape
+    H, C = W1.shape[1], W2.shape[1]
+    dtype = W1.dtype
+    x = x.to(dtype)
+    lr2 = lr.to(dtype)
+    # pre-activations at the chunk's start weights, and the Gram matrix (+1 for the bias)
+    P = torch.baddbmm(b1.unsqueeze(1), x, W1.transpose(1, 2))  # (M,K,H)
+    L = torch.bmm(x, x.transpose(1, 2)).add_(1.0).tril_(-1)  # L[t,s] = x_s.x_t + 1 for s < t
+    Y = F.one_hot(y.long().clamp_min(0), C).to(dtype)  # (M,K,C)
+    Delta = torch.zeros(M, K, H, dtype=dtype)  # lr_t * g1_t
+    Hs = torch.empty(M, K, H, dtype=dtype)
+    Z2 = torch.empty(M, K, C, dtype=dtype)
+    G2 = torch.empty(M, K, C, dtype=dtype)  # lr_t * g2_t
+    W2n, b2n = W2.clone(), b2.clone()  # updated at every step
+    segs = [(ACTIVATIONS[a], slice(s, e)) for a, s, e in stack.segments()]
+    single = len(segs) == 1
+    for b0 in range(0, K, block):
+        b1_ = min(K, b0 + block)
+        Pb = P[:, b0:b1_]
+        if b0:  # corrections from the chunk's earlier blocks: one batched product per block
+            Pb.baddbmm_(L[:, b0:b1_, :b0], Delta[:, :b0], alpha=-1.0)
+        for t in range(b0, b1_):
+            z1 = Pb[:, t - b0]  # (M,H), exact pre-activation of step t
+            if single:
+                f, df = segs[0][0]
+                h = f(z1)
+                dh = df(z1, h)
+            else:
+                h, dh = torch.empty_like(z1), torch.empty_like(z1)
+                for (f, df), sl in segs:
+                    h[sl] = f(z1[sl])
+                    dh[sl] = df(z1[sl], h[sl])
+            z2 = (h.unsqueeze(1) * W2n).sum(2).add_(b2n)  # (M,C)
+            g2 = torch.softmax(z2, dim=1).sub_(Y[:, t]).mul_(lr2[:, t:t + 1])  # lr * dL/dz2
+            g1 = (g2.unsqueeze(2) * W2n).sum(1).mul_(dh)  # lr * dL/dz1 (with the step's old W2)
+            W2n.addcmul_(g2.unsqueeze(2), h.unsqueeze(1), value=-1.0)
+            b2n.sub_(g2)
+            Delta[:, t] = g1
+            Hs[:, t] = h
+            Z2[:, t] = z2
+            G2[:, t] = g2
+            if t + 1 < b1_:  # corrections inside the block, step by step
+                Pb[:, t + 1 - b0:].addcmul_(L[:, t + 1:b1_, t].unsqueeze(2), g1.unsqueeze(1), value=-1.0)
+    # fold the K rank-1 updates into the first layer: W1 <- W1 - Delta^T X, b1 <- b1 - sum Delta
+    W1.baddbmm_(Delta.transpose(1, 2), x, alpha=-1.0)
+    b1.sub_(Delta.sum(1))
+    W2.copy_(W2n)
+    b2.copy_(b2n)
+
+    active = lr > 0
+    loss = torch.logsumexp(Z2, 2) - Z2.gather(2, y.long().clamp_min(0).unsqueeze(2)).squeeze(2)
+    loss = torch.where(active, loss, torch.zeros_like(loss))
+    correct = (Z2.argmax(2) == y) & active
+    bad = ~torch.isfinite(loss)
+    first = torch.where(bad.any(1), bad.float().argmax(1), torch.full((M,), -1.0)).long()
+    # W1 = W1_0 - Delta^T X is finite when Delta is (a cheap reduction instead of scanning W1)
+    params_bad = ~torch.isfinite(Delta.sum((1, 2)) + b1.sum(1) + W2.sum((1, 2)) + b2.sum(1))
+    first = torch.where((first < 0) & params_bad, torch.full_like(first, K - 1), first)
+    result = ChunkResult(loss, correct, first)
+
+    if tally_group is not None and bool((tally_group >= 0).any()):
+        absX, absD, absG2, absH = x.abs(), Delta.abs_(), G2.abs_(), Hs.abs_()
+        g = tally_group.long()
+        onehot = F.one_hot(g.clamp_min(0), max(n_groups, 1)).to(dtype) * (g >= 0).unsqueeze(2).to(dtype)
+        result.tally = _group_sums(onehot[:, :, :n_groups], absD, absX, absG2, absH)
+        if total:
+            result.total = {k: v.squeeze(1) for k, v in
+                            _group_sums((g >= 0).unsqueeze(2).to(dtype), absD, absX, absG2, absH).items()}
+    return result
+
+
+def chunk_flops(M: int, K: int, D: int, H: int, C: int, tally_groups: int = 0) -> float:
+    """Floating-point operations of :func:`sgd_chunk` (multiply-add = 2), dominated by the
+    batched products: pre-activations ``2KDH``, Gram ``2K^2D``, fold ``2KHD``, the per-step
+    corrections ``2K^2H`` and second layer ``~6KHC``; a tallied chunk adds ``2(G+1)KHD``."""
+    per_model = 2 * K * D * H + 2 * K * K * D + 2 * K * H * D + 2 * K * K * H + 6 * K * H * C + 12 * K * H
+    if tally_groups:
+        per_model += 2 * (tally_groups + 1) * K * H * (D + C)
+    return float(M * per_model)
+
+
+def reference_sgd(net: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float,
+                  tally_group: Sequence[int] | None = None, n_groups: int = 0):
+    """The plain per-sample PyTorch loop: for each sample, forward, cross-entropy, backward,
+    ``torch.optim.SGD(lr).step()``. Returns per-step losses and, when ``tally_group`` is given, the
+    tally ``{param: (n_groups, *shape)}`` of ``|theta_after - theta_before|`` per step and group.
+    The oracle of the engine's tests, and the inner loop of the baseline benchmark."""
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    named = dict(net.named_parameters())
+    tally = {k: torch.zeros(n_groups, *p.shape, dtype=p.dtype) for k, p in named.items()} if tally_group is not None else None
+    losses = []
+    for t in range(len(y)):
+        before = {k: p.detach().clone() for k, p in named.items()} if tally is not None else None
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x[t:t + 1]), y[t:t + 1])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if tally is not None and tally_group[t] >= 0:
+            for k, p in named.items():
+                tally[k][tally_group[t]] += (p.detach() - before[k]).abs()
+    return torch.tensor(losses), tally
