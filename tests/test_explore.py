@@ -53,6 +53,23 @@ def real_neuron_run(base: Path) -> Path:
     return _SWEEP["neurons"]
 
 
+#: a real tiny alignment run (equality network trained in the job, DAS on layers 1 and 2, sizes 1 and 2)
+ALIGNMENT = ["experiment=alignment", "logger=csv", "trainer.enable_progress_bar=false", "threads=1",
+             "model.network.data.n_train=3000", "model.network.data.vocab_size=100", "equality.epochs.relu=1",
+             "alignment.layers=[1,2]", "alignment.sizes=[1,2]", "alignment.variables=[ab,cd]", "trainer.max_epochs=1",
+             "data.n_train=500", "data.n_test=500", "alignment.baseline_pairs=100", "alignment.select_pairs=200"]
+
+
+def real_alignment_run(base: Path) -> Path:
+    if "alignment" not in _SWEEP:
+        from knowloc.api import run
+
+        rec = run(ALIGNMENT, base / "alignment_run")
+        assert rec["status"] == "finished"
+        _SWEEP["alignment"] = base / "alignment_run"
+    return _SWEEP["alignment"]
+
+
 def copy_run(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints", "wandb"))
     return dst
@@ -272,3 +289,25 @@ def test_snapshots_page_data_is_the_runs_index_filters_and_changes(tmp_path_fact
         assert _close(g[col], float(r["rel_dist_init"]))
     # at initialisation nothing has moved yet
     assert all(float(r["rel_dist_init"]) == 0 for r in rows if r["i"] == "0")
+
+
+def test_alignment_page_data_is_the_runs_iia_table(tmp_path_factory):
+    from knowloc.explore import build
+    from knowloc.explore.target import open_target
+
+    run = real_alignment_run(tmp_path_factory.getbasetemp())
+    data = build(open_target(run))
+    assert [s["type"] for s in data["sections"]] == ["overview", "metrics", "alignment", "files"]
+    sec = section(data, "alignment")
+    with open(run / "alignment" / "iia.csv") as f:
+        rows = list(csv.DictReader(f))
+    header = sec["iia"]["header"]
+    assert header == list(rows[0])
+    # layers x sizes x variables x methods (das, identity, random: no joint rotation without "both")
+    assert len(sec["iia"]["rows"]) == len(rows) == 2 * 2 * 2 * 3
+    for got, r in zip(sec["iia"]["rows"], rows):
+        g = dict(zip(header, got))
+        assert (g["layer"], g["variable"], g["method"]) == (r["layer"], r["variable"], r["method"])
+        assert g["size"] == int(r["size"]) and _close(g["iia_changed"], float(r["iia_changed"]))
+    summary = json.loads((run / "summary.json").read_text())
+    assert _close(sec["network_test_acc"], summary["metrics"]["alignment/network/test_acc"])

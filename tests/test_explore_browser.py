@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_explore import copy_run, real_neuron_run, real_sweep
+from test_explore import copy_run, real_alignment_run, real_neuron_run, real_sweep
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
                                              if Path(p).exists()), None)
@@ -103,6 +103,7 @@ def served_root(tmp_path_factory, browser):
     for i in range(3):
         copy_run(sweep / str(i), root / "sweep" / str(i))
     copy_run(real_neuron_run(base), root / "neurons")
+    copy_run(real_alignment_run(base), root / "align")
     bad = root / "sweep" / "damaged"
     bad.mkdir()
     text = (sweep / "0" / "summary.json").read_text()
@@ -137,7 +138,7 @@ def test_sweep_page_compare_chooser_and_run_links(page, served_root):
     root, server = served_root
     page.goto(server.url)  # the served folder itself: every run below it
     page.wait_for_selector("#runs-table")
-    assert page.locator("#runs-table tbody tr").count() == 4
+    assert page.locator("#runs-table tbody tr").count() == 5
     page.goto(server.url + "?run=sweep")
     page.wait_for_selector("#runs-table")
     assert page.locator("#runs-table tbody tr").count() == 3
@@ -305,3 +306,25 @@ def test_snapshot_slider_shows_that_snapshots_filters_and_changes(page, served_r
             assert float(row.locator("td[data-col='rel_dist_init']").inner_text()) == pytest.approx(
                 float(r["rel_dist_init"]), abs=5e-5)
         assert page.locator("#snapshot-charts [data-measure='rel_dist_init'] line.marker").count() == 1
+
+
+def test_alignment_page_iia_vs_size_per_layer(page, served_root):
+    root, server = served_root
+    with open(root / "align" / "alignment" / "iia.csv") as f:
+        rows = list(csv.DictReader(f))
+    page.goto(server.url + "?run=align#alignment")
+    page.select_option("#align-variable", "cd")
+    page.select_option("#align-measure", "iia_changed")
+    # one chart per layer, one line per method
+    for layer in ("1", "2"):
+        card = page.locator(f"#align-charts [data-layer='{layer}']")
+        assert card.locator("h3").inner_text() == f"layer {layer}: iia_changed (cd)"
+        assert card.locator(".legend span").all_inner_texts() == ["das", "identity", "random"]
+        assert card.locator("svg path").count() == 3
+    shown = page.locator("#align-table tbody tr")
+    expected = [r for r in rows if r["variable"] == "cd"]
+    assert shown.count() == len(expected) == 12
+    for k, r in enumerate(expected):
+        row = shown.nth(k)
+        assert row.locator("td[data-col='method']").inner_text() == r["method"]
+        assert float(row.locator("td[data-col='iia_changed']").inner_text()) == pytest.approx(float(r["iia_changed"]), abs=5e-5)
