@@ -93,6 +93,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "alignment.baseline_pairs": int_at_least(1),
     "alignment.exhaustive_limit": int_at_least(0),
     "alignment.lr": positive_number(),
+    "alignment.checkpoint": ((lambda v: v is None or (isinstance(v, str) and __import__("pathlib").Path(v).expanduser()
+                                                       .exists())),
+                             "null (train the network in the job) or an existing run folder of experiment=equality "
+                             "or a .ckpt file in it"),
     # snapshots and freezing (callbacks.weight_snapshots, callbacks.freeze_layers)
     "callbacks.weight_snapshots.every_n_epochs": optional(int_at_least(1)),
     "callbacks.weight_snapshots.every_n_steps": optional(int_at_least(1)),

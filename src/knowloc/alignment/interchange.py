@@ -69,9 +69,10 @@ def intervene(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: torch.
     ``back = R^{-1}``; m_ab, m_cd: masks (M, n, d) or (M, 1, d). Returns (M, n, d).
     """
     hb = h[0]
-    z1 = torch.einsum("nd,med->mne", h[1] - hb, R)
-    z2 = torch.einsum("nd,med->mne", h[2] - hb, R)
-    return hb + torch.einsum("mne,mde->mnd", m_ab * z1 + m_cd * z2, back)
+    z = m_ab * torch.einsum("nd,med->mne", h[1] - hb, R)
+    if bool(m_cd.any()):  # skipped when no rotation intervenes on c=d
+        z = z + m_cd * torch.einsum("nd,med->mne", h[2] - hb, R)
+    return hb + torch.einsum("mne,mde->mnd", z, back)
 
 
 def counterfactual(ab: torch.Tensor, cd: torch.Tensor, g_ab: torch.Tensor, g_cd: torch.Tensor) -> torch.Tensor:

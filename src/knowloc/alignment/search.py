@@ -75,6 +75,12 @@ class AlignmentSearch(L.LightningModule):
             for kind in self.kinds:
                 self.rot[f"{kind}_{layer}"] = Rotations(self.restarts * len(cf), self.width[layer], kind, g)
         self.info = dict(getattr(network, "alignment_info", {}))
+        self._gate_table = {}
+        for layer in self.layers:
+            cf = self.configs[layer] * self.restarts
+            self._gate_table[layer] = (torch.tensor([float(v == "ab") for _, v in cf]),
+                                       torch.tensor([float(v == "cd") for _, v in cf]),
+                                       torch.tensor([v == "both" for _, v in cf]))
 
     def _check(self) -> None:
         net = self.net
@@ -102,13 +108,14 @@ class AlignmentSearch(L.LightningModule):
 
     # -- training --------------------------------------------------------------------------------
     def _gates(self, layer: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(g_ab, g_cd) of shape (M, n): fixed for a=b / c=d rotations, mixed for joint ones."""
-        cf = self.configs[layer] * self.restarts
-        t = torch.randint(0, 3, (n,), device=self.device)
-        g_ab = torch.stack([torch.ones(n) if v == "ab" else torch.zeros(n) if v == "cd" else (t != 1).float()
-                            for _, v in cf])
-        g_cd = torch.stack([torch.zeros(n) if v == "ab" else torch.ones(n) if v == "cd" else (t != 0).float()
-                            for _, v in cf])
+        """(g_ab, g_cd) of shape (M, n): fixed for a=b / c=d rotations; for joint ones one of
+        (1, 0), (0, 1), (1, 1) drawn per pair."""
+        fixed_ab, fixed_cd, joint = self._gate_table[layer]
+        if not joint.any():
+            return fixed_ab[:, None].expand(-1, n), fixed_cd[:, None].expand(-1, n)
+        t = torch.randint(0, 3, (n,))
+        g_ab = torch.where(joint[:, None], (t != 1).float(), fixed_ab[:, None])
+        g_cd = torch.where(joint[:, None], (t != 0).float(), fixed_cd[:, None])
         return g_ab, g_cd
 
     def training_step(self, batch, batch_idx):
@@ -125,7 +132,7 @@ class AlignmentSearch(L.LightningModule):
                 R, back = self.rot[f"{kind}_{layer}"]()
                 logits = forward_from(self.net, layer, intervene(hs[layer], R, back, m_ab, m_cd))
                 total = total + F.cross_entropy(logits.flatten(0, 1), y.flatten()) * y.shape[0]
-                hits += float((logits.argmax(-1) == y).float().sum())
+                hits = hits + (logits.detach().argmax(-1) == y).sum()
                 count += y.numel()
         self.log("alignment/train_loss", total / max(1, sum(len(c) for c in self.configs.values())
                                                        * self.restarts * len(self.kinds)),

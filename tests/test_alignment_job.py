@@ -1,0 +1,66 @@
+"""experiment=equality and experiment=alignment as jobs: record, artefacts, checkpoint, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+SMALL_NET = ["model.network.data.n_train=6000", "model.network.data.vocab_size=200", "equality.epochs.relu=2"]
+SMALL_SEARCH = ["alignment.layers=[1]", "alignment.sizes=[1,8]", "trainer.max_epochs=2", "data.n_train=1000",
+                "data.n_test=1000", "alignment.baseline_pairs=200", "alignment.select_pairs=500"]
+
+
+def test_alignment_job_writes_table_plot_and_results(run_job):
+    rec = run_job(["experiment=alignment", "logger=csv", *SMALL_NET, *SMALL_SEARCH,
+                   "alignment.rotations=[orthogonal,linear]", "alignment.restarts=2"], name="align")
+    assert rec["status"] == "finished", rec["error"]
+    m = rec["metrics"]
+    run = rec["config"]["paths"]["output_dir"]
+    table = pd.read_csv(f"{run}/alignment/iia.csv")
+    assert list(table.columns[:6]) == ["layer", "size", "variable", "method", "iia_all", "iia_changed"]
+    assert set(table["method"]) == {"das", "das_joint", "das_linear", "das_linear_joint", "identity", "random"}
+    for method in ("", "identity_", "random_", "linear_"):
+        for v in ("ab", "cd", "both"):
+            for measure in ("iia", "iia_changed"):
+                key = f"alignment/{method}{measure}/layer1/size8/{v}"
+                assert 0.0 <= m[key] <= 1.0, key
+    row = table[(table.method == "das") & (table["size"] == 8) & (table.variable == "both")].iloc[0]
+    assert m["alignment/iia_changed/layer1/size8/both"] == row["iia_changed"]
+    # counts are consistent: changed pairs are about half of all pairs
+    assert (table["n_changed"] / table["n_pairs"]).between(0.4, 0.6).all()
+    restarts = pd.read_csv(f"{run}/alignment/restarts.csv")
+    assert set(restarts["restart"]) == {0, 1}
+    assert m["alignment/restarts"] == 2 and m["alignment/select"] == "train_iia"
+    assert 0.5 < m["alignment/network/test_acc"] <= 1.0
+    for f in ("alignment/iia_vs_size.png", "alignment/network.pt", "summary.json"):
+        assert f in rec["artefacts"] or f == "summary.json", f
+
+
+def test_alignment_loads_an_equality_run(run_job, tmp_path):
+    eq = run_job(["experiment=equality", "logger=none", "data.n_train=6000", "data.vocab_size=200",
+                  "equality.epochs.relu=2"], name="eq")
+    assert eq["status"] == "finished"
+    eq_dir = tmp_path / "eq"
+    rec = run_job(["experiment=alignment", "logger=none", f"alignment.checkpoint={eq_dir}", *SMALL_SEARCH,
+                   "alignment.baselines=[]"], name="align")
+    assert rec["status"] == "finished", rec["error"]
+    assert rec["metrics"]["alignment/network/test_acc"] == eq["metrics"]["test/acc"]
+    assert "alignment/network.pt" not in rec["artefacts"]
+    assert json.loads((tmp_path / "align" / "results.json").read_text())["alignment/iia/layer1/size1/ab"] >= 0
+
+
+def test_bad_alignment_values_give_one_line(knowloc_cli):
+    for arg, key in (("alignment.select=best", "alignment.select"), ("alignment.sizes=[0,2]", "alignment.sizes"),
+                     ("alignment.variables=[ab,xy]", "alignment.variables")):
+        r = knowloc_cli("experiment=alignment", arg, timeout=120)
+        assert r.returncode == 2, r.stderr
+        lines = [ln for ln in r.stderr.strip().splitlines() if ln]
+        assert len(lines) == 1 and lines[0].startswith(f"knowloc: error: {key}="), r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_missing_checkpoint_is_a_user_error(knowloc_cli):
+    r = knowloc_cli("experiment=alignment", "alignment.checkpoint=/nonexistent/run", "logger=none", timeout=120)
+    assert r.returncode == 2
+    assert "alignment.checkpoint='/nonexistent/run'" in r.stderr and "Traceback" not in r.stderr
