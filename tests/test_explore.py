@@ -70,6 +70,20 @@ def real_alignment_run(base: Path) -> Path:
     return _SWEEP["alignment"]
 
 
+#: a real localization run (MLP 784-100-2, per-sample SGD on 1/7 vs 6/8, tallies and forks)
+LOCALIZATION = ["experiment=localization", "logger=csv", "trainer.enable_progress_bar=false"]
+
+
+def real_localization_run(base: Path) -> Path:
+    if "localization" not in _SWEEP:
+        from knowloc.api import run
+
+        rec = run(LOCALIZATION, base / "localization_run")
+        assert rec["status"] == "finished"
+        _SWEEP["localization"] = base / "localization_run"
+    return _SWEEP["localization"]
+
+
 def copy_run(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints", "wandb"))
     return dst
@@ -311,3 +325,33 @@ def test_alignment_page_data_is_the_runs_iia_table(tmp_path_factory):
         assert g["size"] == int(r["size"]) and _close(g["iia_changed"], float(r["iia_changed"]))
     summary = json.loads((run / "summary.json").read_text())
     assert _close(sec["network_test_acc"], summary["metrics"]["alignment/network/test_acc"])
+
+
+def test_localization_page_data_is_the_runs_r_d_and_pixel_map(tmp_path_factory):
+    import numpy as np
+
+    from knowloc.explore import build
+    from knowloc.explore.target import open_target
+
+    run = real_localization_run(tmp_path_factory.getbasetemp())
+    data = build(open_target(run))
+    assert [s["type"] for s in data["sections"]] == ["overview", "metrics", "localization", "files"]
+    sec = section(data, "localization")
+    z = np.load(run / "localization" / "params.npz")
+    assert list(sec["tensors"]) == ["fc2.bias", "fc1.bias", "fc2.weight", "fc1.weight"]
+    for name, t in sec["tensors"].items():
+        r, d = z[f"{name}/r"], z[f"{name}/d"]
+        assert t["shape"] == list(r.shape) and t["n"] == r.size and t["flat_index"] is None
+        np.testing.assert_allclose(np.array(t["r"], dtype=float), r.reshape(-1), rtol=1e-3, atol=1e-7)
+        np.testing.assert_allclose(np.array(t["d"], dtype=float), d.reshape(-1), rtol=1e-3, atol=1e-7)
+        # the disagreement list: largest |r - d| first, each entry the parameter at that index
+        gaps = [abs(e["r"] - e["d"]) for e in t["disagree"]]
+        assert gaps == sorted(gaps, reverse=True)
+        assert np.nanmax(np.abs(r - d)) == pytest.approx(gaps[0])
+        for e in t["disagree"]:
+            assert r[tuple(e["index"])] == pytest.approx(e["r"]) and d[tuple(e["index"])] == pytest.approx(e["d"])
+        # shares: r and d lie in [0, 1]
+        assert np.nanmin(r) >= 0 and np.nanmax(r) <= 1 and np.nanmin(d) >= 0 and np.nanmax(d) <= 1
+    pm = np.array(sec["pixel_map"], dtype=float)
+    assert pm.shape == (28, 28)
+    np.testing.assert_allclose(pm.reshape(-1), z["pixel_map"], rtol=1e-3, atol=1e-7, equal_nan=True)

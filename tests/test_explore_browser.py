@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_explore import copy_run, real_alignment_run, real_neuron_run, real_sweep
+from test_explore import copy_run, real_alignment_run, real_localization_run, real_neuron_run, real_sweep
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
                                              if Path(p).exists()), None)
@@ -104,6 +104,7 @@ def served_root(tmp_path_factory, browser):
         copy_run(sweep / str(i), root / "sweep" / str(i))
     copy_run(real_neuron_run(base), root / "neurons")
     copy_run(real_alignment_run(base), root / "align")
+    copy_run(real_localization_run(base), root / "loc")
     bad = root / "sweep" / "damaged"
     bad.mkdir()
     text = (sweep / "0" / "summary.json").read_text()
@@ -138,7 +139,7 @@ def test_sweep_page_compare_chooser_and_run_links(page, served_root):
     root, server = served_root
     page.goto(server.url)  # the served folder itself: every run below it
     page.wait_for_selector("#runs-table")
-    assert page.locator("#runs-table tbody tr").count() == 5
+    assert page.locator("#runs-table tbody tr").count() == 6
     page.goto(server.url + "?run=sweep")
     page.wait_for_selector("#runs-table")
     assert page.locator("#runs-table tbody tr").count() == 3
@@ -328,3 +329,31 @@ def test_alignment_page_iia_vs_size_per_layer(page, served_root):
         row = shown.nth(k)
         assert row.locator("td[data-col='method']").inner_text() == r["method"]
         assert float(row.locator("td[data-col='iia_changed']").inner_text()) == pytest.approx(float(r["iia_changed"]), abs=5e-5)
+
+
+def test_localization_scatter_hover_names_the_parameter(page, served_root):
+    root, server = served_root
+    z = np.load(root / "loc" / "localization" / "params.npz")
+    page.goto(server.url + "?run=loc#localization")
+    page.select_option("#loc-tensor", "fc2.weight")
+    r, d = z["fc2.weight/r"], z["fc2.weight/d"]
+    # hover over the point of fc2.weight[1, 37]: the tooltip names that parameter and its r and d
+    target = (1, 37)
+    canvas = page.locator("#loc-scatter canvas")
+    box = canvas.bounding_box()
+    W, H, m = 420, 380, {"l": 56, "r": 12, "t": 12, "b": 40}
+    x = m["l"] + r[target] * (W - m["l"] - m["r"])
+    y = m["t"] + (1 - d[target]) * (H - m["t"] - m["b"])
+    # the nearest point under the cursor may be a neighbour with (almost) the same r and d
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    tip = page.inner_text("#tooltip")
+    name = tip.splitlines()[0]
+    idx = tuple(int(v) for v in name[len("fc2.weight["):-1].split(", "))
+    assert abs(r[idx] - r[target]) < 0.01 and abs(d[idx] - d[target]) < 0.01
+    assert f"r = {r[idx]:.4f}" in tip and f"d = {d[idx]:.4f}" in tip
+    # statistics: the run's correlations row for this tensor
+    with open(root / "loc" / "localization" / "correlations.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["param"] == "fc2.weight")
+    assert f"{float(row['pearson']):.4f}" in page.inner_text("#loc-stats")
+    # the pixel map: 28 x 28 pixels
+    assert page.eval_on_selector("#loc-pixel-map canvas", "c => [c.width, c.height]") == [28 * 12, 28 * 12]

@@ -289,6 +289,8 @@ function scatter(xs, ys, opts) {
   const Y = v => m.t + (1 - (v - yt.lo) / (yt.hi - yt.lo)) * (H - m.t - m.b);
   const svg = s("svg", { width: W, height: H, style: "position:absolute;left:0;top:0;pointer-events:none" });
   axes(svg, W, H, m, xt, yt, opts.xlabel, opts.ylabel);
+  if (opts.diagonal) svg.append(s("line", { x1: X(Math.max(xt.lo, yt.lo)), y1: Y(Math.max(xt.lo, yt.lo)),
+    x2: X(Math.min(xt.hi, yt.hi)), y2: Y(Math.min(xt.hi, yt.hi)), stroke: "#d9534f", "stroke-dasharray": "4 3" }));
   const canvas = h("canvas", { width: W, height: H, style: "position:absolute;left:0;top:0" });
   const ctx = canvas.getContext("2d");
   ctx.globalAlpha = xs.length > 5000 ? 0.25 : 0.6;

@@ -273,3 +273,56 @@ RENDER.alignment = (el, sec) => {
       h("div", { class: "scroll" }, table(rt.header.map(c => ({ key: c })), rt.rows.map(r => Object.fromEntries(rt.header.map((c, i) => [c, r[i]])))))));
   }
 };
+
+// ---------- localization ----------
+function unravel(flat, shape) {
+  const idx = [];
+  for (let k = shape.length - 1; k >= 0; k--) { idx.unshift(flat % shape[k]); flat = Math.floor(flat / shape[k]); }
+  return idx;
+}
+RENDER.localization = (el, sec) => {
+  const names = Object.keys(sec.tensors);
+  const corr = sec.correlations;
+  const corrRow = name => {
+    if (!corr) return null;
+    const i = corr.header.indexOf("param"), row = corr.rows.find(r => r[i] === name);
+    return row ? Object.fromEntries(corr.header.map((h, k) => [h, isNaN(+row[k]) || row[k] === "" ? row[k] : +row[k]])) : null;
+  };
+  let name = names.includes("fc1.weight") ? "fc1.weight" : names[0];
+  const body = h("div", {});
+  if (names.length) el.append(h("div", { class: "controls" },
+    h("label", {}, "tensor ", select(names.map(n => [n, `${n} (${sec.tensors[n].shape.join("×") || "scalar"})`]), name, v => { name = v; draw(); }, { id: "loc-tensor" })),
+    h("span", { class: "muted" }, "r = A / (A + B): share of the tensor's update size from group A (tallies); d = D_A / (D_A + D_B): share of the fork difference")));
+  el.append(body);
+  function draw() {
+    const t = sec.tensors[name];
+    const label = i => {
+      const flat = t.flat_index ? t.flat_index[i] : i;
+      return `${name}[${unravel(flat, t.shape).join(", ")}]\nr = ${fmt(t.r[i])}\nd = ${fmt(t.d[i])}`;
+    };
+    const st = corrRow(name);
+    const stats = st ? facts(Object.entries(st).filter(([k]) => k !== "param").map(([k, v]) => [k, fmt(v)])) : h("p", { class: "muted" }, "no correlations.csv row");
+    body.replaceChildren(h("div", { class: "row" },
+      h("div", { class: "card", id: "loc-scatter", "data-tensor": name },
+        h("h2", {}, `${name}: r vs d (${t.n} parameters)`),
+        t.flat_index ? h("p", { class: "muted" }, `showing ${t.r.length} of ${t.n} parameters, evenly spaced`) : null,
+        scatter(t.r, t.d, { xlabel: "r (update tally share)", ylabel: "d (fork difference share)", xrange: [0, 1], yrange: [0, 1], label, diagonal: true })),
+      h("div", { class: "card", style: "flex:1 1 300px" }, h("h2", {}, "Statistics of r vs d"), h("div", { id: "loc-stats" }, stats)),
+      h("div", { class: "card", style: "flex:1 1 320px" }, h("h2", {}, "Where r and d disagree most"),
+        h("div", { class: "scroll", style: "max-height:380px" }, table([
+          { key: "index", label: "parameter", fmt: v => `${name}[${v.join(", ")}]` }, { key: "r", num: true }, { key: "d", num: true },
+          { key: "gap", label: "|r − d|", num: true, get: r => Math.abs(r.r - r.d) }], t.disagree, { attrs: { id: "loc-disagree" } })))));
+  }
+  if (names.length) draw();
+  if (sec.pixel_map) {
+    const pm = sec.pixel_map, W = pm[0].length;
+    el.append(h("div", { class: "card", id: "loc-pixel-map" }, h("h2", {}, "Pixel map: per input pixel, Pearson r vs d over the hidden units (fc1.weight[:, pixel])"),
+      heatmap(pm, { symmetric: true, cell: Math.max(6, Math.floor(336 / W)), rowLabel: i => `pixel row ${i}`, colLabel: j => `col ${j}`, valueLabel: "Pearson" })));
+  }
+  if (corr) el.append(h("details", { class: "card" }, h("summary", {}, `correlations.csv (${corr.rows.length} tensors)`),
+    h("div", { class: "scroll" }, table(corr.header.map(c => ({ key: c, num: c !== "param" })),
+      corr.rows.map(r => Object.fromEntries(corr.header.map((c, i) => [c, c === "param" || isNaN(+r[i]) || r[i] === "" ? r[i] : +r[i]])))))));
+  if (sec.models) el.append(h("div", { class: "card" }, h("h2", {}, `Models of this stacked run (${sec.models.rows.length})`),
+    h("div", { class: "scroll" }, table(sec.models.header.map(c => ({ key: c, num: !["activation", "status"].includes(c) })),
+      sec.models.rows.map(r => Object.fromEntries(sec.models.header.map((c, i) => [c, ["activation", "status"].includes(c) || isNaN(+r[i]) || r[i] === "" ? r[i] : +r[i]])))))));
+};

@@ -1,9 +1,67 @@
-"""The localization page of a run (to be filled from knowloc.localization's documented run-folder layout)."""
+"""The localization page: r (update tally share) vs d (fork difference share) per parameter tensor,
+hover shows the parameter; the pixel correlation map; where r and d disagree most.
+
+Reads what :class:`~knowloc.callbacks.LocalizationReport` writes (see :mod:`knowloc.localization.analysis`)::
+
+    localization/params.npz        "<tensor>/r", "<tensor>/d" (arrays of the tensor's shape; r = A / (A + B),
+                                   d = D_A / (D_A + D_B)), "<tensor>/tally", "<tensor>/fork_distance", "pixel_map"
+    localization/correlations.csv  one row per tensor: param, n, pearson (+ 95% interval), spearman, Welch t, ...
+    localization/models.csv        (stacked runs) one row per model; each model's own record is in runs/<act>_seed<seed>/
+
+A tensor with more than :data:`MAX_POINTS` parameters is shown as an evenly spaced sample of them
+(the page says so); the correlations are always those the run computed over all of them.
+"""
 
 from __future__ import annotations
 
+import numpy as np
+
+from knowloc.explore.embed import nums, read_csv
 from knowloc.explore.target import Run
+
+FOLDER = "localization"
+MAX_POINTS = 120_000
+#: parameters listed in the "r and d disagree" table of each tensor
+N_DISAGREE = 25
+
+
+def _tensor(r: np.ndarray, d: np.ndarray) -> dict:
+    shape = list(r.shape)
+    flat_r, flat_d = r.reshape(-1), d.reshape(-1)
+    n = flat_r.size
+    keep = np.arange(n) if n <= MAX_POINTS else np.unique(np.linspace(0, n - 1, MAX_POINTS).round().astype(int))
+    gap = np.abs(flat_r - flat_d)
+    gap = np.where(np.isfinite(gap), gap, -1)
+    worst = [int(i) for i in np.argsort(-gap, kind="stable")[:N_DISAGREE] if gap[i] >= 0]
+    return {"shape": shape, "n": int(n), "flat_index": keep.tolist() if n > MAX_POINTS else None,
+            "r": nums(flat_r[keep]), "d": nums(flat_d[keep]),
+            "disagree": [{"flat": i, "index": list(np.unravel_index(i, r.shape)) if r.ndim else [],
+                          "r": float(flat_r[i]), "d": float(flat_d[i])} for i in worst]}
 
 
 def section(run: Run) -> dict | None:
-    return None
+    folder = run.path / FOLDER
+    npz = folder / "params.npz"
+    models = folder / "models.csv"
+    if not npz.is_file() and not models.is_file():
+        return None
+    out: dict = {"id": "localization", "title": "Localization", "type": "localization", "tensors": {},
+                 "pixel_map": None, "correlations": None, "models": None}
+    if npz.is_file():
+        with np.load(npz) as z:
+            names = sorted({k.rsplit("/", 1)[0] for k in z.files if k.endswith("/r")},
+                           key=lambda k: z[f"{k}/r"].size)
+            for name in names:
+                out["tensors"][name] = _tensor(np.asarray(z[f"{name}/r"], dtype=float), np.asarray(z[f"{name}/d"], dtype=float))
+            if "pixel_map" in z.files:
+                pm = np.asarray(z["pixel_map"], dtype=float)
+                side = int(round(pm.size ** 0.5))
+                out["pixel_map"] = nums(pm.reshape(side, side) if side * side == pm.size else pm.reshape(1, -1))
+    corr = folder / "correlations.csv"
+    if corr.is_file():
+        header, rows = read_csv(corr)
+        out["correlations"] = {"header": header, "rows": rows}
+    if models.is_file():
+        header, rows = read_csv(models)
+        out["models"] = {"header": header, "rows": rows}
+    return out

@@ -20,7 +20,7 @@ from typing import Callable
 
 from knowloc.errors import UserError
 from knowloc.explore import alignment, localization, neurons, overview, snapshots, sweep
-from knowloc.explore.target import Run, Sweep, open_target
+from knowloc.explore.target import Run, Sweep, nested, open_target
 
 #: pages of a run, in tab order; each returns a section dict (or a list of them), or None when
 #: the run does not hold its files
@@ -54,6 +54,12 @@ def build(target: Run | Sweep) -> dict:
     """The report's data for a run or a sweep folder."""
     if isinstance(target, Run):
         sections = [s for b in RUN_PAGES for s in _page(b, target)]
+        inner = nested(target)
+        if inner is not None:  # a stacked run: one record per model inside it
+            for s in _page(sweep.sections, inner):
+                if s["type"] == "runs":
+                    s["title"] = f"Models ({len(inner.runs)})"
+                sections.insert(-1, s)
         name = target.path.name
         if name.isdigit():  # a multirun job folder: say which sweep it belongs to
             name = f"{target.path.parent.name}/{name}"

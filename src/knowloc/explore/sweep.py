@@ -16,6 +16,9 @@ from knowloc.records import config_value
 
 #: keys that are replicates or bookkeeping, never a --by candidate
 NOT_FACTORS = {"seed", "hydra", "paths", "resume", "threads", "tags", "experiment"}
+#: the metric the compare page opens with, the first of these a sweep has
+PREFERRED_METRICS = ("test/acc", "val/acc", "localization/pearson/fc1.weight", "phase1/test_acc",
+                     "alignment/network/test_acc")
 #: most compare tables embedded in one page (metrics x keys)
 MAX_TABLES = 600
 
@@ -76,7 +79,8 @@ def compare_section(sweep: Sweep, varying: dict[str, list[str]], metrics: list[s
     options = [[k] for k in varying] + ([list(varying)] if len(varying) > 1 else [])
     if not options:
         options = [["activation"]]
-    default_metric = next((m for m in ("test/acc", "val/acc") if m in metrics), metrics[0] if metrics else None)
+    default_metric = next((m for m in PREFERRED_METRICS if m in metrics),
+                          next((m for m in metrics if m.endswith("/acc")), metrics[0] if metrics else None))
     metrics = sorted(metrics, key=lambda m: m != default_metric)[:max(1, MAX_TABLES // len(options))]
     paths = [r.path for r in sweep.runs]
     tables: dict[str, dict[str, object]] = {}

@@ -62,6 +62,23 @@ class Sweep:
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
 
 
+def _records_below(root: Path, sweep: Sweep) -> None:
+    for f in sorted(root.rglob(SUMMARY), key=lambda f: _natural(f.parent.relative_to(root))):
+        if f.parent == root or {"wandb", ".hydra"} & set(f.relative_to(root).parts):
+            continue
+        try:
+            sweep.runs.append(Run(f.parent, read_record(f.parent)))
+        except RecordError as e:
+            sweep.unreadable.append((f.parent, str(e)))
+
+
+def nested(run: Run) -> Sweep | None:
+    """The run records inside a run folder (a stacked run keeps one per model in ``runs/``), or None."""
+    sweep = Sweep(run.path)
+    _records_below(run.path, sweep)
+    return sweep if sweep.runs or sweep.unreadable else None
+
+
 def open_target(path: str | Path) -> Run | Sweep:
     """A :class:`Run` (``PATH/summary.json`` exists) or a :class:`Sweep` (run records below PATH)."""
     p = Path(path).expanduser()
@@ -75,13 +92,7 @@ def open_target(path: str | Path) -> Run | Sweep:
     if (p / SUMMARY).exists():
         return Run(p, read_record(p))
     sweep = Sweep(p)
-    for f in sorted(p.rglob(SUMMARY), key=lambda f: _natural(f.parent.relative_to(p))):
-        if {"wandb", ".hydra"} & set(f.relative_to(p).parts):
-            continue
-        try:
-            sweep.runs.append(Run(f.parent, read_record(f.parent)))
-        except RecordError as e:
-            sweep.unreadable.append((f.parent, str(e)))
+    _records_below(p, sweep)
     if not sweep.runs and not sweep.unreadable:
         raise UserError(f"PATH={str(path)!r} holds no run record (no summary.json in it or below); {EXPECTED}")
     if not sweep.runs:
