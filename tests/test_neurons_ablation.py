@@ -116,12 +116,13 @@ def test_knockout_finds_exactly_the_carrier_unit():
     assert [c["size"] for c in res["curve"]] == [0, 1]
 
 
-def test_knockout_grows_by_joint_effect_for_redundant_units():
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_knockout_grows_by_joint_effect_for_redundant_units(beam_width):
     net, (x, y) = hand_net(), hand_data()
     ev = AblationEvaluator(net, "act1", x, y, 3)
     drop = ev.acc_before[None] - ev.matrix()
     assert drop[:, 1].abs().max() == 0  # no single unit touches class 1
-    res = knockout_search(ev, target=1, target_acc=0.2, max_other_drop=0.05)
+    res = knockout_search(ev, target=1, target_acc=0.2, max_other_drop=0.05, beam_width=beam_width)
     assert res["met"] and sorted(res["units"]) == [1, 2]
     assert res["acc_after"][1] == 0.0 and res["acc_after"][0] == 1.0 and res["acc_after"][2] == 1.0
 
@@ -207,3 +208,32 @@ def test_unknown_ablation_layer_names_the_layers(run_job):
 
     with pytest.raises(ConfigValueError, match=r"callbacks.ablation.layer='fc9'.*act3"):
         run_job(["experiment=ablation", "logger=none", "data.first_n=200", "callbacks.ablation.layer=fc9"])
+
+
+def test_knockout_says_when_the_class_is_gone_before_any_ablation():
+    net, (x, y) = hand_net(), hand_data()
+    with torch.no_grad():
+        net.fc2.weight[0, 0] = 0.0  # class 0 is never predicted
+    res = knockout_search(AblationEvaluator(net, "act1", x, y, 3), target=0)
+    assert res["met"] and res["units"] == [] and res["message"].startswith("met trivially")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["zero", "mean", "resample"])
+def test_trained_lenet_batched_and_direct_matrices_are_identical(method):
+    """On a LeNet-5 trained for one epoch, for every layer with channels or units after a
+    nonlinearity: the batched matrix equals the one-hook-per-unit matrix, prediction for prediction."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from bench_ablation import _trained_lenet
+
+    net, dm = _trained_lenet()
+    x, y, ref = dm.test_split.x[:500], dm.test_split.y[:500], dm.train_split.x[:1000]
+    for layer in ("act1", "pool2", "fc1", "act3", "act4"):
+        ev = AblationEvaluator(net, layer, x, y, 10, method, ref, seed=1)
+        pred = ev.predictions(torch.eye(ev.num_units, dtype=torch.bool))
+        acc, pred_direct = ablation_matrix_direct(net, layer, x, y, 10, method, ev.mean, ev.donors)
+        assert torch.equal(pred, pred_direct), layer
+        assert torch.equal(ev.matrix(), acc), layer

@@ -82,7 +82,10 @@ def knockout_search(ev: AblationEvaluator, target: int, target_acc: float = 0.2,
         curve.append(best)
         met = bool(acc[i, target] < target_acc and worst[i] < max_other_drop)
     after = best["acc"]
-    if met:
+    if met and not best["units"]:
+        message = (f"met trivially: class {target} is at {100 * float(before[target]):.1f}% before any "
+                   f"ablation, already below {100 * target_acc:g}% (is the net trained?)")
+    elif met:
         message = (f"met: ablating {len(best['units'])} unit(s) {best['units']} of {ev.layer} ({ev.method}) "
                    f"drops class {target} from {100 * float(before[target]):.1f}% to "
                    f"{100 * best['target_acc']:.1f}% (< {100 * target_acc:g}%); other classes lose at most "
