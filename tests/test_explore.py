@@ -19,69 +19,50 @@ from knowloc.compare import compare
 #: three real tiny runs: relu seeds 0 and 1, tanh seed 0 (a sweep folder with job folders 0, 1, 2)
 SWEEP_JOBS = [("relu", 0), ("relu", 1), ("tanh", 0)]
 TINY = ["logger=csv", "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "data.first_n=400", "data.batch_size=50", "threads=1"]
-_SWEEP: dict[str, Path] = {}
-
-
-def real_sweep(base: Path) -> Path:
-    """Run the tiny sweep once per test session (in-process, real Lightning/Hydra) and return its folder."""
-    if "path" not in _SWEEP:
-        from knowloc.api import run
-
-        root = base / "sweep"
-        for i, (act, seed) in enumerate(SWEEP_JOBS):
-            rec = run(TINY + [f"activation={act}", f"seed={seed}"], root / str(i))
-            assert rec["status"] == "finished"
-        _SWEEP["path"] = root
-    return _SWEEP["path"]
-
-
 #: a real tiny LeNet-5 run holding three families: NeuronStats (act3), AblationAnalysis (act3, knockout
 #: of class 9) and WeightSnapshots (init + 1 epoch, conv filter grids)
 NEURONS = ["experiment=ablation", "logger=csv", "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
            "data.first_n=800", "data.batch_size=32", "threads=1", "+callbacks.neuron_stats._target_=knowloc.callbacks.NeuronStats",
            "+callbacks.neuron_stats.max_units_plotted=4", "callbacks.ablation.max_size=3",
            "callbacks.ablation.target_class=9", "+snapshots=default"]
-
-
-def real_neuron_run(base: Path) -> Path:
-    if "neurons" not in _SWEEP:
-        from knowloc.api import run
-
-        rec = run(NEURONS, base / "neurons_run")
-        assert rec["status"] == "finished"
-        _SWEEP["neurons"] = base / "neurons_run"
-    return _SWEEP["neurons"]
-
-
 #: a real tiny alignment run (equality network trained in the job, DAS on layers 1 and 2, sizes 1 and 2)
 ALIGNMENT = ["experiment=alignment", "logger=csv", "trainer.enable_progress_bar=false", "threads=1",
              "model.network.data.n_train=3000", "model.network.data.vocab_size=100", "equality.epochs.relu=1",
              "alignment.layers=[1,2]", "alignment.sizes=[1,2]", "alignment.variables=[ab,cd]", "trainer.max_epochs=1",
              "data.n_train=500", "data.n_test=500", "alignment.baseline_pairs=100", "alignment.select_pairs=200"]
+#: a real localization run (MLP 784-100-2, per-sample SGD on 1/7 vs 6/8, tallies and forks)
+LOCALIZATION = ["experiment=localization", "logger=csv", "trainer.enable_progress_bar=false"]
+_RUNS: dict[str, Path] = {}
+
+
+def real_run(base: Path, name: str, overrides: list[str]) -> Path:
+    """Run a job once per test session (in-process, real Lightning/Hydra) into ``base/name``."""
+    if name not in _RUNS:
+        from knowloc.api import run
+
+        rec = run(overrides, base / name)
+        assert rec["status"] == "finished", rec["error"]
+        _RUNS[name] = base / name
+    return _RUNS[name]
+
+
+def real_sweep(base: Path) -> Path:
+    """The tiny sweep: job folders 0, 1, 2 of one sweep folder."""
+    for i, (act, seed) in enumerate(SWEEP_JOBS):
+        real_run(base, f"sweep/{i}", TINY + [f"activation={act}", f"seed={seed}"])
+    return base / "sweep"
+
+
+def real_neuron_run(base: Path) -> Path:
+    return real_run(base, "neurons_run", NEURONS)
 
 
 def real_alignment_run(base: Path) -> Path:
-    if "alignment" not in _SWEEP:
-        from knowloc.api import run
-
-        rec = run(ALIGNMENT, base / "alignment_run")
-        assert rec["status"] == "finished"
-        _SWEEP["alignment"] = base / "alignment_run"
-    return _SWEEP["alignment"]
-
-
-#: a real localization run (MLP 784-100-2, per-sample SGD on 1/7 vs 6/8, tallies and forks)
-LOCALIZATION = ["experiment=localization", "logger=csv", "trainer.enable_progress_bar=false"]
+    return real_run(base, "alignment_run", ALIGNMENT)
 
 
 def real_localization_run(base: Path) -> Path:
-    if "localization" not in _SWEEP:
-        from knowloc.api import run
-
-        rec = run(LOCALIZATION, base / "localization_run")
-        assert rec["status"] == "finished"
-        _SWEEP["localization"] = base / "localization_run"
-    return _SWEEP["localization"]
+    return real_run(base, "localization_run", LOCALIZATION)
 
 
 def copy_run(src: Path, dst: Path) -> Path:

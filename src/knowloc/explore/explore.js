@@ -155,6 +155,7 @@ function lineChart(series, opts) {
   opts = opts || {};
   const W = opts.width || 420, H = opts.height || 240, m = { l: 56, r: 12, t: 12, b: 36 };
   const xs = niceTicks(...extent(series.map(d => d.x)), 6), ys = niceTicks(...extent(series.map(d => d.y)), 5);
+  if (series.every(d => d.x.every(v => v === null || Number.isInteger(v)))) xs.ticks = xs.ticks.filter(Number.isInteger);
   const X = v => m.l + (v - xs.lo) / (xs.hi - xs.lo) * (W - m.l - m.r);
   const Y = v => m.t + (1 - (v - ys.lo) / (ys.hi - ys.lo)) * (H - m.t - m.b);
   const svg = s("svg", { width: "100%", viewBox: `0 0 ${W} ${H}`, class: "chart line-chart", style: `max-width:${W}px;height:auto` });
@@ -502,6 +503,10 @@ function init() {
   const st = DATA.kind === "run" ? (DATA.sections.find(x => x.type === "overview") || {}).status : null;
   const badge = document.getElementById("status");
   if (st) { badge.textContent = st; badge.className = "badge " + st; } else badge.remove();
+  if (SERVED && st === "running") {  // a run in progress: reload its (rebuilt) page now and then
+    badge.title = "running: this page reloads every 15 s";
+    setTimeout(() => location.reload(), 15000);
+  }
   const back = SERVED && DATA.link_base !== undefined && DATA.link_base !== "" ? h("a", { href: "./" }, "← served folder") : null;
   document.getElementById("subtitle").append(`${DATA.kind} ${DATA.path} · report built ${DATA.generated} `, back || "");
   const main = document.getElementById("main");

@@ -12,7 +12,7 @@ from knowloc.compare import compare
 from knowloc.errors import UserError
 from knowloc.explore.embed import num
 from knowloc.explore.target import Sweep
-from knowloc.records import config_value
+from knowloc.records import SUMMARY, config_value
 
 #: keys that are replicates or bookkeeping, never a --by candidate
 NOT_FACTORS = {"seed", "hydra", "paths", "resume", "threads", "tags", "experiment"}
@@ -82,7 +82,7 @@ def compare_section(sweep: Sweep, varying: dict[str, list[str]], metrics: list[s
     default_metric = next((m for m in PREFERRED_METRICS if m in metrics),
                           next((m for m in metrics if m.endswith("/acc")), metrics[0] if metrics else None))
     metrics = sorted(metrics, key=lambda m: m != default_metric)[:max(1, MAX_TABLES // len(options))]
-    paths = [r.path for r in sweep.runs]
+    paths = [r.path / SUMMARY for r in sweep.runs]  # the same records `knowloc compare SWEEP` finds, read directly
     tables: dict[str, dict[str, object]] = {}
     for by in options:
         key = " + ".join(by)
