@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from knowloc.neurons.statistics import UnitClassStats, anomaly_ranking
-from knowloc.neurons.trace import get_layer, unit_grads, unit_values
+from knowloc.neurons.trace import Trace, get_layer, unit_grads, unit_values
 
 log = logging.getLogger("knowloc")
 
@@ -42,7 +42,7 @@ class NeuronStats(L.Callback):
         self.topk, self.images, self.n_anomalies = int(topk), bool(images), int(n_anomalies)
         self.max_units_plotted, self.anomaly_images = int(max_units_plotted), int(anomaly_images)
         self.stats: dict[str, UnitClassStats] = {}
-        self._handles: list = []
+        self._traces: list[Trace] = []
         self._active = False
         self._acts: dict[str, torch.Tensor] = {}
         self._grads: dict[str, torch.Tensor] = {}
@@ -56,30 +56,32 @@ class NeuronStats(L.Callback):
         return getattr(pl_module, "net", pl_module)
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        if stage != "fit" or self._handles:
+        if stage != "fit" or self._traces:
             return
         net = self._net(pl_module)
         for name in self.layers:
-            module = get_layer(net, name, "callbacks.neuron_stats.layers")
-            self._handles.append(module.register_forward_hook(self._forward_hook(name)))
+            get_layer(net, name, "callbacks.neuron_stats.layers")
+            self._traces.append(Trace(net, name, edit_output=self._watch(name), retain_output=False))
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        for t in self._traces:
+            t.close()
+        self._traces = []
 
-    def _forward_hook(self, name: str):
-        def hook(module, inputs, out):
-            if not (self._active and torch.is_grad_enabled() and out.requires_grad):
-                return
-            self._acts[name] = unit_values(out.detach())
-            batch = len(out)
+    def _watch(self, name: str):
+        """The layer's output, unchanged; during a training batch its unit values are kept and a
+        tensor hook keeps the per-sample unit gradients when the backward pass reaches it."""
+        def watch(out):
+            if self._active and torch.is_grad_enabled() and out.requires_grad:
+                self._acts[name] = unit_values(out.detach())
+                batch = len(out)
 
-            def grad_hook(grad):
-                self._grads[name] = unit_grads(grad.detach()) * batch
+                def grad_hook(grad):
+                    self._grads[name] = unit_grads(grad.detach()) * batch
 
-            out.register_hook(grad_hook)
-        return hook
+                out.register_hook(grad_hook)
+            return out
+        return watch
 
     # -- sample indices ----------------------------------------------------------------------------
     def on_train_epoch_start(self, trainer, pl_module) -> None:
