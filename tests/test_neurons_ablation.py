@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from knowloc.neurons.ablation import (AblationEvaluator, ablation_matrix_direct, apply_ablation, class_accuracy,
+from knowloc.neurons.ablation import (AblationEvaluator, ablate, ablation_matrix_direct, apply_ablation, class_accuracy,
                                       reference_for)
 from knowloc.neurons.knockout import knockout_search
 from knowloc.neurons.trace import Trace
@@ -179,9 +179,7 @@ def test_ablation_experiment_matches_a_direct_evaluation(run_job):
     drop = (before[None] - acc).numpy()
     np.testing.assert_allclose(table[[f"drop/{c}" for c in range(10)]].to_numpy(), drop, atol=1e-12)
     ko = json.loads((run / "ablation" / "knockout.json").read_text())
-    mask = torch.zeros(1, 120, dtype=torch.bool)
-    mask[0, ko["units"]] = True
-    with Trace(net, "act3", edit_output=lambda out: apply_ablation(out, mask)[0]), torch.no_grad():
+    with ablate(net, "act3", ko["units"]), torch.no_grad():
         after = class_accuracy(net(x).argmax(1)[None], y, 10)[0]
     np.testing.assert_allclose(ko["acc_after"], after.numpy(), atol=1e-12)
     np.testing.assert_allclose(ko["acc_before"], before.numpy(), atol=1e-12)

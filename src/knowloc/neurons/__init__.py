@@ -7,8 +7,8 @@ Modules
   over space), ``split_sequential``.
 * :mod:`~knowloc.neurons.statistics` — ``UnitClassStats`` (running sums per unit x class), the
   anomaly score and ranking (formulas in the module doc).
-* :mod:`~knowloc.neurons.ablation` — ``apply_ablation`` (zero / mean / resample), the batched
-  ``AblationEvaluator`` and the direct baseline ``ablation_matrix_direct``.
+* :mod:`~knowloc.neurons.ablation` — ``ablate`` (context manager), ``apply_ablation`` (zero / mean /
+  resample), the batched ``AblationEvaluator`` and the direct baseline ``ablation_matrix_direct``.
 * :mod:`~knowloc.neurons.knockout` — ``knockout_search`` (beam search by the joint effect).
 * :mod:`~knowloc.neurons.plots` — the figures.
 Callbacks: ``knowloc.callbacks.NeuronStats`` (during training), ``knowloc.callbacks.AblationAnalysis``
@@ -52,11 +52,11 @@ Results in ``summary.json`` metrics (and the W&B summary): ``neurons/<layer>/top
 ``ablation/knockout/{size,met,target_acc_after,max_other_drop,seconds}``, ``ablation/class_acc_after/<c>``.
 """
 
-from knowloc.neurons.ablation import METHODS, AblationEvaluator, ablation_matrix_direct, apply_ablation
+from knowloc.neurons.ablation import METHODS, AblationEvaluator, ablate, ablation_matrix_direct, apply_ablation
 from knowloc.neurons.knockout import knockout_search
 from knowloc.neurons.statistics import UnitClassStats, anomaly_ranking, anomaly_scores
 from knowloc.neurons.trace import Trace, get_layer, split_sequential, unit_grads, unit_values
 
-__all__ = ["METHODS", "AblationEvaluator", "ablation_matrix_direct", "apply_ablation", "knockout_search",
+__all__ = ["METHODS", "AblationEvaluator", "ablate", "ablation_matrix_direct", "apply_ablation", "knockout_search",
            "UnitClassStats", "anomaly_ranking", "anomaly_scores", "Trace", "get_layer", "split_sequential",
            "unit_grads", "unit_values"]

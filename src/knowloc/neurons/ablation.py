@@ -61,6 +61,25 @@ def apply_ablation(out: torch.Tensor, masks: torch.Tensor, method: str = "zero",
     return torch.where(m, repl, out.unsqueeze(0))
 
 
+def ablate(net: nn.Module, layer: str, units: Iterable[int], method: str = "zero", mean: torch.Tensor | None = None,
+           donors: torch.Tensor | None = None) -> Trace:
+    """Context manager ablating ``units`` of ``layer`` (any named module) in every forward pass:
+
+    >>> with ablate(net, "act3", [3, 7]):
+    ...     logits = net(x)
+
+    ``mean``/``donors`` as from :func:`reference_for` (donors: one row per sample of the batch).
+    """
+    units = list(units)
+
+    def edit(out):
+        mask = torch.zeros(1, out.shape[1], dtype=torch.bool)
+        mask[0, units] = True
+        return apply_ablation(out, mask, method, mean, donors)[0]
+
+    return Trace(net, layer, edit_output=edit, retain_output=False)
+
+
 def _chunks(n: int, size: int) -> Iterable[slice]:
     for start in range(0, n, size):
         yield slice(start, min(n, start + size))
