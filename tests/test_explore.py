@@ -336,3 +336,19 @@ def test_localization_page_data_is_the_runs_r_d_and_pixel_map(tmp_path_factory):
     pm = np.array(sec["pixel_map"], dtype=float)
     assert pm.shape == (28, 28)
     np.testing.assert_allclose(pm.reshape(-1), z["pixel_map"], rtol=1e-3, atol=1e-7, equal_nan=True)
+
+
+def test_cli_port_in_use_one_line_exit_2(sweep_dir, tmp_path, capsys):
+    import socket
+
+    from knowloc.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit) as exc:
+            main(["explore", str(sweep_dir / "0"), "--port", str(port), "--out", str(tmp_path / "o.html")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"knowloc: error: --port={port} is already in use; choose another port, or --port 0 for a free one"]

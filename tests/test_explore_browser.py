@@ -357,3 +357,22 @@ def test_localization_scatter_hover_names_the_parameter(page, served_root):
     assert f"{float(row['pearson']):.4f}" in page.inner_text("#loc-stats")
     # the pixel map: 28 x 28 pixels
     assert page.eval_on_selector("#loc-pixel-map canvas", "c => [c.width, c.height]") == [28 * 12, 28 * 12]
+
+
+def test_a_run_that_just_started_shows_its_record_and_reloads(page, served_root):
+    from knowloc.records import RunRecord
+
+    root, server = served_root
+    record = RunRecord(root / "starting", {"seed": 0, "model": {"hidden": 100}}, 0, {"activation": "relu"}, ["seed=0"])
+    page.goto(server.url + "?run=starting")
+    page.wait_for_selector("#run-status")
+    assert page.inner_text("#run-status") == "running"
+    assert page.get_attribute("#status", "title") == "running: this page reloads every 15 s"
+    assert page.locator("#tabs a").all_inner_texts() == ["Overview", "Files"]  # no metrics history yet
+    assert "none yet (no metrics/metrics.csv" in page.inner_text("#page-overview")
+    # the run finishes with a metric; the next load shows it
+    record.finish("finished", {"test/acc": 0.5})
+    page.goto(server.url + "?run=starting")
+    page.wait_for_selector("#run-status")
+    assert page.inner_text("#run-status") == "finished"
+    assert page.locator("#final-metrics tbody tr").all_inner_texts() == ["test/acc\t0.5000"]

@@ -338,7 +338,7 @@ RENDER.overview = (el, sec) => {
       ["started", sec.started], ["duration", fmtDuration(sec.duration_s)], ["seed", sec.seed],
       ["choices", h("span", {}, choices)], ["overrides", sec.overrides.length ? h("code", {}, sec.overrides.join(" ")) : "none"],
       ["data", data], ["git commit", sec.git_commit], ["W&B run folder", sec.wandb_dir],
-      ["metrics history", sec.has_history ? "metrics/metrics.csv" : "none (no CSV logger in this run)"],
+      ["metrics history", sec.has_history ? "metrics/metrics.csv" : "none yet (no metrics/metrics.csv: no CSV logger, or nothing logged so far)"],
     ])),
     h("div", { class: "card", style: "flex:1 1 360px" }, h("h2", {}, `Final metrics (${sec.metrics.length})`),
       metricFilterTable(sec.metrics))));
