@@ -120,6 +120,14 @@ class WeightSnapshots(L.Callback):
             self._take(trainer, epoch=self._batch_epoch, tag="last")
         self._finish(trainer)
 
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        """A diverged or interrupted run keeps its GIFs, curves and results up to the last snapshot."""
+        if self._store is not None and len(self._store):
+            try:
+                self._finish(trainer)
+            except Exception as e:  # never hide the original error
+                log.warning("snapshots: could not write the views after %s: %s", type(exception).__name__, e)
+
     # -- work ----------------------------------------------------------------------------------
     def _weight_layers(self) -> list[str]:
         return [n for n, m in self._layers.items() if isinstance(getattr(m, "weight", None), torch.Tensor)]

@@ -197,3 +197,16 @@ def test_bad_snapshot_settings_give_one_line(knowloc_cli, run_job):
     with pytest.raises(ConfigValueError, match=r"callbacks.weight_snapshots.layers='conv9' is not allowed; "
                                                r"expected .* one of: conv1, conv2, fc1, fc2"):
         run_job(SMALL + ["callbacks.weight_snapshots.layers=[conv9]", "logger=none"])
+
+
+def test_diverged_run_keeps_its_snapshots_and_curves(run_job, tmp_path):
+    rec = run_job(SMALL + ["logger=csv", "data.first_n=300", "model.optimizer.lr=1e8",
+                           "callbacks.weight_snapshots.every_n_steps=1"])
+    assert rec["status"] == "failed" and "diverged" in rec["error"]
+    store = SnapshotStore(tmp_path / "run")
+    assert len(store) >= 2 and rec["metrics"]["snapshots/n"] == len(store)
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "run" / "snapshots" / "changes.csv")
+    assert sorted(set(table.i)) == list(range(len(store)))
+    assert (tmp_path / "run" / "snapshots" / "filters" / "conv1.gif").exists()
