@@ -87,7 +87,7 @@ RENDER.neurons = (el, sec) => {
       const m = matrix(n);
       const t = m[0].map((_, c) => m.map(row => row[c]));  // classes (rows) x units (columns)
       return heatmap(t, { title: STAT_LABELS[n] || n, symmetric: n === "mean_grad" || n === "drop" || n === "mean_act",
-        cellW: Math.max(2, Math.min(14, Math.floor(1100 / L.units))), cellH: 14,
+        cellW: Math.max(2, Math.min(24, Math.floor(1100 / L.units))), cellH: 14,
         rowLabel: i => `class ${i}`, colLabel: j => `unit ${j}`, valueLabel: n, onclick: (i, j) => setUnit(j) });
     });
     unitPanel = h("div", { class: "card", id: "unit-panel" });
