@@ -5,5 +5,7 @@ from knowloc.callbacks.divergence import DivergenceGuard
 from knowloc.callbacks.neuron_stats import NeuronStats
 from knowloc.callbacks.freeze_layers import FreezeLayers
 from knowloc.callbacks.weight_snapshots import WeightSnapshots
+from knowloc.callbacks.update_tally import UpdateTally
+from knowloc.callbacks.localization_report import LocalizationReport
 
-__all__ = ["AblationAnalysis", "NeuronStats", "DivergenceGuard", "FreezeLayers", "WeightSnapshots"]
+__all__ = ["AblationAnalysis", "NeuronStats", "DivergenceGuard", "FreezeLayers", "WeightSnapshots", "UpdateTally", "LocalizationReport"]

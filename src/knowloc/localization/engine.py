@@ -300,3 +300,14 @@ def reference_sgd(net: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float,
             for k, p in named.items():
                 tally[k][tally_group[t]] += (p.detach() - before[k]).abs()
     return torch.tensor(losses), tally
+
+
+@torch.no_grad()
+def predict(stack: Stack, x: torch.Tensor) -> torch.Tensor:
+    """Logits (M, N, C) of every model of the stack on the same inputs x (N, D)."""
+    x = x.to(stack.W1.dtype)
+    z1 = torch.matmul(stack.W1, x.T).add_(stack.b1.unsqueeze(2)).transpose(1, 2)  # (M,N,H)
+    h = torch.empty_like(z1)
+    for a, s, e in stack.segments():
+        h[s:e] = ACTIVATIONS[a][0](z1[s:e])
+    return torch.baddbmm(stack.b2.unsqueeze(1), h, stack.W2.transpose(1, 2))
