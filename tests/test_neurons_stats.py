@@ -175,3 +175,11 @@ def test_bad_neuron_stats_config_is_one_line(knowloc_cli, run_job):
     assert len(err) == 1 and "callbacks.neuron_stats.topk=0" in err[0] and "Traceback" not in r.stderr
     with pytest.raises(ConfigValueError, match=r"callbacks.neuron_stats.layers='fc9'.*act3"):
         run_job(["experiment=neuron_stats", "logger=none", "data.first_n=200", "callbacks.neuron_stats.layers=[fc9]"])
+
+
+def test_callbacks_neurons_composes_both_callbacks_once():
+    from knowloc.api import compose
+
+    default = list(compose(["callbacks=default"]).callbacks)
+    cfg = compose(["experiment=ablation", "callbacks=neurons"])
+    assert list(cfg.callbacks) == default + ["neuron_stats", "ablation"]
