@@ -189,6 +189,17 @@ def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(pag
     resp = page.goto(server.url + "?run=sweep/1")
     assert resp.status == 200
     page.wait_for_selector("#run-status")
+    # a damaged family file breaks only its own page
+    broken = copy_run(root / "neurons", root / "broken-neurons")
+    stats = broken / "neurons" / "act3_stats.npz"
+    stats.write_bytes(stats.read_bytes()[:1000])
+    resp = page.goto(server.url + "?run=broken-neurons#neurons")
+    assert resp.status == 200
+    box = page.locator("#page-neurons .error-box")
+    assert box.locator("h2").inner_text() == "Cannot show the Neurons page"
+    assert "act3_stats.npz cannot be read" in box.inner_text() and "damaged or was cut off" in box.inner_text()
+    page.click("#tabs a[data-id='snapshots']")
+    page.wait_for_selector("img.filter-grid")
     assert server.alive()
 
 

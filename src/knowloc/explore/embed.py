@@ -132,6 +132,28 @@ def nums(a: Iterable, digits: int = 4) -> list:
     return walk(np.asarray(a, dtype=np.float64).tolist())
 
 
+class FileProblem(ValueError):
+    """A run-folder file that exists but cannot be read; the message names the file."""
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file (a damaged file raises :class:`FileProblem` naming it)."""
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:
+        raise FileProblem(f"{path} cannot be read ({type(e).__name__}: {e}); the file is damaged or was cut off") from None
+
+
+def read_json(path: Path):
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise FileProblem(f"{path} cannot be read ({type(e).__name__}: {e})") from None
+
+
 def read_csv(path: Path, limit: int | None = None) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a CSV file (strings), at most ``limit`` rows."""
     with open(path, newline="") as f:

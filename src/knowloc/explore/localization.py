@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from knowloc.explore.embed import nums, read_csv
+from knowloc.explore.embed import nums, read_csv, read_npz
 from knowloc.explore.target import Run
 
 FOLDER = "localization"
@@ -48,15 +48,14 @@ def section(run: Run) -> dict | None:
     out: dict = {"id": "localization", "title": "Localization", "type": "localization", "tensors": {},
                  "pixel_map": None, "correlations": None, "models": None}
     if npz.is_file():
-        with np.load(npz) as z:
-            names = sorted({k.rsplit("/", 1)[0] for k in z.files if k.endswith("/r")},
-                           key=lambda k: z[f"{k}/r"].size)
-            for name in names:
-                out["tensors"][name] = _tensor(np.asarray(z[f"{name}/r"], dtype=float), np.asarray(z[f"{name}/d"], dtype=float))
-            if "pixel_map" in z.files:
-                pm = np.asarray(z["pixel_map"], dtype=float)
-                side = int(round(pm.size ** 0.5))
-                out["pixel_map"] = nums(pm.reshape(side, side) if side * side == pm.size else pm.reshape(1, -1))
+        z = read_npz(npz)
+        names = sorted({k.rsplit("/", 1)[0] for k in z if k.endswith("/r")}, key=lambda k: z[f"{k}/r"].size)
+        for name in names:
+            out["tensors"][name] = _tensor(np.asarray(z[f"{name}/r"], dtype=float), np.asarray(z[f"{name}/d"], dtype=float))
+        if "pixel_map" in z:
+            pm = np.asarray(z["pixel_map"], dtype=float)
+            side = int(round(pm.size ** 0.5))
+            out["pixel_map"] = nums(pm.reshape(side, side) if side * side == pm.size else pm.reshape(1, -1))
     corr = folder / "correlations.csv"
     if corr.is_file():
         header, rows = read_csv(corr)

@@ -20,13 +20,12 @@ read locally (the embedded MNIST subset always can, checked against the recorded
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from knowloc.explore.embed import nums, read_csv, sprite
+from knowloc.explore.embed import nums, read_csv, read_json, read_npz, sprite
 from knowloc.explore.target import Run
 
 log = logging.getLogger("knowloc")
@@ -46,31 +45,31 @@ def _layers(run_dir: Path) -> list[str]:
 
 
 def _str(z, key, default=None):
-    return str(z[key]) if key in z.files else default
+    return str(z[key]) if key in z else default
 
 
 def _stats(path: Path, examples: set[int]) -> dict:
-    with np.load(path) as z:
-        U, C = z["mean_act"].shape
-        out = {"units": int(U), "classes": int(C), "steps": int(z["steps"]) if "steps" in z.files else None,
-               "counts": nums(z["counts"]) if "counts" in z.files else None,
-               "stats": {k: nums(z[k]) for k in STATS if k in z.files}, "images": {}, "topk": {}}
-        for kind in IMAGES:
-            if kind in z.files and (not kind.endswith("rectified") or U <= MAX_UNITS_RECTIFIED):
-                out["images"][kind] = sprite(z[kind], "signed")
-        for kind in ("grad", "act"):
-            if f"topk_{kind}_index" in z.files:
-                idx = z[f"topk_{kind}_index"]
-                out["topk"][kind] = {"index": idx.tolist(), "value": nums(z[f"topk_{kind}_value"])}
-                examples.update(int(i) for i in idx.reshape(-1) if i >= 0)
+    z = read_npz(path)
+    U, C = z["mean_act"].shape
+    out = {"units": int(U), "classes": int(C), "steps": int(z["steps"]) if "steps" in z else None,
+           "counts": nums(z["counts"]) if "counts" in z else None,
+           "stats": {k: nums(z[k]) for k in STATS if k in z}, "images": {}, "topk": {}}
+    for kind in IMAGES:
+        if kind in z and (not kind.endswith("rectified") or U <= MAX_UNITS_RECTIFIED):
+            out["images"][kind] = sprite(z[kind], "signed")
+    for kind in ("grad", "act"):
+        if f"topk_{kind}_index" in z:
+            idx = z[f"topk_{kind}_index"]
+            out["topk"][kind] = {"index": idx.tolist(), "value": nums(z[f"topk_{kind}_value"])}
+            examples.update(int(i) for i in idx.reshape(-1) if i >= 0)
     return out
 
 
 def _ablation(path: Path) -> dict:
-    with np.load(path) as z:
-        return {"method": _str(z, "method"), "split": _str(z, "split"), "acc_before": nums(z["acc_before"]),
-                "acc_after": nums(z["acc_after"]), "drop": nums(z["drop"]),
-                "counts": z["counts"].tolist() if "counts" in z.files else None}
+    z = read_npz(path)
+    return {"method": _str(z, "method"), "split": _str(z, "split"), "acc_before": nums(z["acc_before"]),
+            "acc_after": nums(z["acc_after"]), "drop": nums(z["drop"]),
+            "counts": z["counts"].tolist() if "counts" in z else None}
 
 
 def _example_images(run: Run, indices: set[int]) -> tuple[dict | None, str | None]:
@@ -108,7 +107,7 @@ def section(run: Run) -> dict | None:
     knockout = None
     ko_path = run.path / "ablation" / "knockout.json"
     if ko_path.is_file():
-        knockout = json.loads(ko_path.read_text())
+        knockout = read_json(ko_path)
     for name in layers:
         stats_path = run.path / "neurons" / f"{name}_stats.npz"
         abl_path = run.path / "ablation" / f"{name}_matrix.npz"

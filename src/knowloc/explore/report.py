@@ -20,6 +20,7 @@ from typing import Callable
 
 from knowloc.errors import UserError
 from knowloc.explore import alignment, localization, neurons, overview, snapshots, sweep
+from knowloc.explore.embed import FileProblem
 from knowloc.explore.target import Run, Sweep, nested, open_target
 
 #: pages of a run, in tab order; each returns a section dict (or a list of them), or None when
@@ -43,8 +44,9 @@ def _page(builder: Callable, target) -> list[dict]:
         out = builder(target)
     except Exception as e:  # a damaged family file: show it on its page, keep the rest
         name = builder.__module__.rsplit(".", 1)[-1]
+        message = str(e) if isinstance(e, FileProblem) else f"{type(e).__name__}: {e}"
         return [{"id": name, "title": name.capitalize(), "type": "error",
-                 "message": f"{type(e).__name__}: {e}", "detail": traceback.format_exc(limit=3)}]
+                 "message": message, "detail": traceback.format_exc(limit=3)}]
     if out is None:
         return []
     return out if isinstance(out, list) else [out]

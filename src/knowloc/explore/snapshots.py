@@ -14,11 +14,9 @@ spaced subset (always the first and the last) is embedded and the page says so.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from knowloc.explore.embed import file_uri, num, read_csv
+from knowloc.explore.embed import file_uri, num, read_csv, read_json
 from knowloc.explore.target import Run
 
 FOLDER = "snapshots"
@@ -36,7 +34,7 @@ def section(run: Run) -> dict | None:
     index_path = folder / "index.json"
     if not index_path.is_file():
         return None
-    index = json.loads(index_path.read_text())
+    index = read_json(index_path)
     snaps = index.get("snapshots") or []
     kept = _frames(len(snaps))
     filters = {}
