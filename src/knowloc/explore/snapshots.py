@@ -8,8 +8,9 @@ Reads what :class:`~knowloc.callbacks.WeightSnapshots` writes (see :mod:`knowloc
     snapshots/changes.csv                i, epoch, step, layer, rel_dist_init, rel_dist_prev, cos_init,
                                          sign_flip_init, sign_flip_prev
 
-Filter grids are embedded as PNG data URIs; with more than :data:`MAX_FRAMES` snapshots an evenly
-spaced subset (always the first and the last) is embedded and the page says so.
+Filter grids are embedded as PNG data URIs; with more than :data:`MAX_FRAMES` snapshots (or
+:data:`MAX_BYTES` of images) an evenly spaced subset (always the first and the last) is embedded and
+the page says so.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from knowloc.explore.target import Run
 
 FOLDER = "snapshots"
 MAX_FRAMES = 60
+MAX_BYTES = 10_000_000
 
 
-def _frames(n: int) -> list[int]:
-    if n <= MAX_FRAMES:
+def _frames(n: int, frame_bytes: int) -> list[int]:
+    """Positions of the snapshots embedded: all, or an evenly spaced subset (first and last kept) of at
+    most MAX_FRAMES snapshots and MAX_BYTES of filter images."""
+    most = max(2, min(MAX_FRAMES, MAX_BYTES // max(1, frame_bytes)))
+    if n <= most:
         return list(range(n))
-    return sorted({int(round(x)) for x in np.linspace(0, n - 1, MAX_FRAMES)})
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, most)})
 
 
 def section(run: Run) -> dict | None:
@@ -36,11 +41,13 @@ def section(run: Run) -> dict | None:
         return None
     index = read_json(index_path)
     snaps = index.get("snapshots") or []
-    kept = _frames(len(snaps))
-    filters = {}
     fdir = folder / "filters"
-    if fdir.is_dir():
-        for layer_dir in sorted(p for p in fdir.iterdir() if p.is_dir()):
+    layer_dirs = sorted(p for p in fdir.iterdir() if p.is_dir()) if fdir.is_dir() else []
+    frame_bytes = sum(max((f.stat().st_size for f in d.glob("*.png")), default=0) for d in layer_dirs)
+    kept = _frames(len(snaps), frame_bytes)
+    filters = {}
+    if layer_dirs:
+        for layer_dir in layer_dirs:
             frames = {}
             for k in kept:
                 png = layer_dir / f"{int(snaps[k]['i']):04d}.png"
