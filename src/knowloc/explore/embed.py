@@ -30,25 +30,6 @@ def png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _pixels(a: np.ndarray, mode: str) -> np.ndarray:
-    """uint8 pixels (H, W) or (H, W, 3) of one image; see :func:`array_png` for ``mode``."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 3 and a.shape[0] in (1, 3):
-        a = a[0] if a.shape[0] == 1 else (a.mean(0) if mode == "signed" else np.moveaxis(a, 0, -1))
-    a = np.nan_to_num(a)
-    if mode == "signed":
-        m = float(np.abs(a).max()) or 1.0
-        t = (a / m)[..., None]
-        white, red, blue = np.array([255.0, 255, 255]), np.array([178.0, 24, 43]), np.array([33.0, 102, 172])
-        px = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
-    elif mode == "raw":
-        px = a
-    else:
-        lo, hi = float(a.min()), float(a.max())
-        px = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
-    return np.clip(px, 0, 255).round().astype(np.uint8)
-
-
 def _png(px: np.ndarray) -> str:
     from PIL import Image
 
@@ -57,22 +38,11 @@ def _png(px: np.ndarray) -> str:
     return png_uri(buf.getvalue())
 
 
-def array_png(a: np.ndarray, mode: str = "minmax") -> str | None:
-    """A 2-D array (or a C x H x W stack, C in {1, 3}: grey or RGB) as a PNG data URI.
-
-    ``mode``: ``raw`` takes uint8 pixel values as they are; ``minmax`` scales grey values to
-    ``(a - min) / (max - min)``; ``signed`` (gradients, signed weights; channels averaged) colours
-    ``t = a / max|a|`` red (178, 24, 43) at t = 1, blue (33, 102, 172) at t = -1, white at 0,
-    linearly in between. All-NaN (no samples): None.
-    """
-    if not np.isfinite(np.asarray(a, dtype=np.float64)).any():
-        return None
-    return _png(_pixels(a, mode))
-
-
 def signed8(a: np.ndarray) -> np.ndarray:
-    """A signed image as one uint8 channel: ``g = 128 + round(127 · a / max|a|)`` (1..255; the page
-    colours it red > 128, blue < 128, white at 128, as :func:`array_png` ``signed``); all-NaN: 0."""
+    """A signed image as one uint8 channel: ``g = 128 + round(127 · a / max|a|)`` (1..255); all-NaN: 0.
+
+    The page colours it with t = (g - 128) / 127: red (178, 24, 43) at t = 1, blue (33, 102, 172) at
+    t = -1, white at 0, linearly in between, light grey for 0 (no data)."""
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 3:
         a = a.mean(0)
@@ -165,16 +135,3 @@ def read_csv(path: Path, limit: int | None = None) -> tuple[list[str], list[list
                 break
             rows.append(row)
     return header, rows
-
-
-def csv_columns(path: Path) -> dict[str, list[float]]:
-    """A numeric CSV as ``{column: values}`` (empty cells as NaN)."""
-    header, rows = read_csv(path)
-    cols: dict[str, list[float]] = {h: [] for h in header}
-    for row in rows:
-        for h, v in zip(header, row):
-            try:
-                cols[h].append(float(v))
-            except ValueError:
-                cols[h].append(math.nan)
-    return cols

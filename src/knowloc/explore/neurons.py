@@ -20,15 +20,12 @@ read locally (the embedded MNIST subset always can, checked against the recorded
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from knowloc.explore.embed import nums, read_csv, read_json, read_npz, sprite
 from knowloc.explore.target import Run
-
-log = logging.getLogger("knowloc")
 
 STATS = ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score")
 IMAGES = ("grad_image", "act_image", "grad_image_rectified", "act_image_rectified")
