@@ -101,12 +101,18 @@ def test_fork_divergence_stops_the_run_naming_fork_and_step(knowloc_cli, tmp_pat
 
 
 def test_bad_values_give_one_line(knowloc_cli):
-    for bad, key in (("data.phase1_fraction=1.5", "data.phase1_fraction"),
-                     ("model.activations=[relu,foo]", "model.activations"),
-                     ("callbacks.update_tally.window=[0.8,0.2]", "callbacks.update_tally.window")):
-        res = knowloc_cli("experiment=localization", bad)
-        assert res.returncode == 2, bad
-        assert res.stderr.strip().count("\n") == 0 and res.stderr.startswith(f"knowloc: error: {key}="), res.stderr
+    from knowloc.errors import ConfigValueError
+    from knowloc.preflight import preflight
+
+    for bad, key in (("model.activations=[relu,foo]", "model.activations"),
+                     ("callbacks.update_tally.window=[0.8,0.2]", "callbacks.update_tally.window"),
+                     ("data.superclasses=[[1,7]]", "data.superclasses")):
+        with pytest.raises(ConfigValueError, match=key.replace(".", r"\.")):
+            preflight(["experiment=localization", bad])
+    res = knowloc_cli("experiment=localization", "data.phase1_fraction=1.5")
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("knowloc: error: data.phase1_fraction=1.5 is not allowed; "
+                                  "expected a number in (0, 1)")
 
 
 def test_stacked_models_equal_single_runs(run_job):
@@ -121,3 +127,10 @@ def test_stacked_models_equal_single_runs(run_job):
     key = "localization/pearson/fc1.weight"
     assert runs["sigmoid4"]["metrics"][key] == pytest.approx(single["metrics"][key], abs=1e-4)
     assert runs["sigmoid4"]["metrics"]["phase1/test_acc"] == pytest.approx(single["metrics"]["test/acc"], abs=1e-6)
+    # the per-model records are what knowloc compare reads
+    from knowloc.compare import compare
+
+    df = compare([stack["config"]["paths"]["output_dir"] + "/runs"], ["activation"], key)
+    assert df["activation"].tolist() == ["relu", "sigmoid"] and df["n"].tolist() == [2, 2]
+    sig = [runs["sigmoid0"]["metrics"][key], runs["sigmoid4"]["metrics"][key]]
+    assert df["mean"].iloc[1] == pytest.approx(np.mean(sig))

@@ -94,6 +94,9 @@ class LocalizationModule(L.LightningModule):
         self.register_buffer("phase1_test_acc", torch.full((len(self.models),), float("nan")))
 
     def configure_optimizers(self):
+        import warnings
+
+        warnings.filterwarnings("ignore", message=r".*configure_optimizers.* returned `None`")
         return None  # the engine applies the SGD steps itself (manual optimization)
 
     def model_name(self, m: int) -> str:
