@@ -366,8 +366,18 @@ def test_localization_scatter_hover_names_the_parameter(page, served_root):
     with open(root / "loc" / "localization" / "correlations.csv") as f:
         row = next(r for r in csv.DictReader(f) if r["param"] == "fc2.weight")
     assert f"{float(row['pearson']):.4f}" in page.inner_text("#loc-stats")
-    # the pixel map: 28 x 28 pixels
+    # the pixel map: 28 x 28 pixels; clicking the pixel of the strongest correlation marks the 100 weights
+    # leaving it in fc1.weight's scatter
     assert page.eval_on_selector("#loc-pixel-map canvas", "c => [c.width, c.height]") == [28 * 12, 28 * 12]
+    j = int(np.nanargmax(np.abs(z["pixel_map"])))
+    row, col = divmod(j, 28)
+    page.locator("#loc-pixel-map canvas").click(position={"x": col * 12 + 6, "y": row * 12 + 6})
+    assert page.input_value("#loc-tensor") == "fc1.weight"
+    finite = np.isfinite(z["fc1.weight/r"][:, j] + z["fc1.weight/d"][:, j]).sum()
+    assert page.get_attribute("#loc-scatter .scatter", "data-highlighted") == str(int(finite))
+    note = page.inner_text("#loc-pixel-note")
+    assert note.startswith(f"pixel {j} (row {row}, col {col}): the 100 weights fc1.weight[:, {j}]")
+    assert note.endswith(f"= {z['pixel_map'][j]:.4f}")
 
 
 def test_a_run_that_just_started_shows_its_record_and_reloads(page, served_root):

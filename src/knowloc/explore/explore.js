@@ -302,7 +302,12 @@ function scatter(xs, ys, opts) {
     ctx.fillStyle = opts.color ? opts.color(i) : "#3565c8";
     ctx.fillRect(px[i] - 1.5, py[i] - 1.5, 3, 3);
   }
-  const box = h("div", { class: "scatter", style: `position:relative;width:${W}px;height:${H}px` }, canvas, svg);
+  // highlighted points (e.g. the weights leaving one pixel) drawn on top, opaque
+  const hl = (opts.highlight || []).filter(i => !isNaN(px[i]) && !isNaN(py[i]));
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = "#e8590c";
+  for (const i of hl) ctx.fillRect(px[i] - 2.5, py[i] - 2.5, 5, 5);
+  const box = h("div", { class: "scatter", "data-highlighted": hl.length, style: `position:relative;width:${W}px;height:${H}px` }, canvas, svg);
   canvas.addEventListener("mousemove", ev => {
     const r = canvas.getBoundingClientRect(), mx = ev.clientX - r.left, my = ev.clientY - r.top;
     let bi = -1, bd = 64;

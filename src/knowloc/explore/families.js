@@ -289,9 +289,11 @@ RENDER.localization = (el, sec) => {
     return row ? Object.fromEntries(corr.header.map((h, k) => [h, isNaN(+row[k]) || row[k] === "" ? row[k] : +row[k]])) : null;
   };
   let name = names.includes("fc1.weight") ? "fc1.weight" : names[0];
+  let pixel = null;  // a pixel chosen on the pixel map: its fc1 weights are highlighted in the scatter
   const body = h("div", {});
+  let tensorSelect = select(names.map(n => [n, `${n} (${sec.tensors[n].shape.join("×") || "scalar"})`]), name, v => { name = v; draw(); }, { id: "loc-tensor" });
   if (names.length) el.append(h("div", { class: "controls" },
-    h("label", {}, "tensor ", select(names.map(n => [n, `${n} (${sec.tensors[n].shape.join("×") || "scalar"})`]), name, v => { name = v; draw(); }, { id: "loc-tensor" })),
+    h("label", {}, "tensor ", tensorSelect),
     h("span", { class: "muted" }, "r = A / (A + B): share of the tensor's update size from group A (tallies); d = D_A / (D_A + D_B): share of the fork difference")));
   el.append(body);
   function draw() {
@@ -300,13 +302,23 @@ RENDER.localization = (el, sec) => {
       const flat = t.flat_index ? t.flat_index[i] : i;
       return `${name}[${unravel(flat, t.shape).join(", ")}]\nr = ${fmt(t.r[i])}\nd = ${fmt(t.d[i])}`;
     };
+    // the weights leaving the chosen pixel: fc1.weight[:, pixel] (flat index u * inputs + pixel)
+    let highlight = [], note = null;
+    if (pixel !== null && name === "fc1.weight" && t.shape.length === 2 && !t.flat_index) {
+      const [U, D] = t.shape;
+      highlight = [...Array(U).keys()].map(u => u * D + pixel);
+      const side = sec.pixel_map ? sec.pixel_map[0].length : D;
+      note = h("p", { id: "loc-pixel-note" }, h("i", { style: "display:inline-block;width:10px;height:10px;background:#e8590c;margin-right:6px" }),
+        `pixel ${pixel} (row ${Math.floor(pixel / side)}, col ${pixel % side}): the ${U} weights fc1.weight[:, ${pixel}]` +
+        (sec.pixel_map ? `; Pearson r vs d over them = ${fmt(sec.pixel_map[Math.floor(pixel / side)][pixel % side])}` : ""));
+    }
     const st = corrRow(name);
     const stats = st ? facts(Object.entries(st).filter(([k]) => k !== "param").map(([k, v]) => [k, fmt(v)])) : h("p", { class: "muted" }, "no correlations.csv row");
     body.replaceChildren(h("div", { class: "row" },
       h("div", { class: "card", id: "loc-scatter", "data-tensor": name },
         h("h2", {}, `${name}: r vs d (${t.n} parameters)`),
         t.flat_index ? h("p", { class: "muted" }, `showing ${t.r.length} of ${t.n} parameters, evenly spaced`) : null,
-        scatter(t.r, t.d, { xlabel: "r (update tally share)", ylabel: "d (fork difference share)", xrange: [0, 1], yrange: [0, 1], label, diagonal: true })),
+        note, scatter(t.r, t.d, { xlabel: "r (update tally share)", ylabel: "d (fork difference share)", xrange: [0, 1], yrange: [0, 1], label, diagonal: true, highlight })),
       h("div", { class: "card", style: "flex:1 1 300px" }, h("h2", {}, "Statistics of r vs d"), h("div", { id: "loc-stats" }, stats)),
       h("div", { class: "card", style: "flex:1 1 320px" }, h("h2", {}, "Where r and d disagree most"),
         h("div", { class: "scroll", style: "max-height:380px" }, table([
@@ -317,7 +329,14 @@ RENDER.localization = (el, sec) => {
   if (sec.pixel_map) {
     const pm = sec.pixel_map, W = pm[0].length;
     el.append(h("div", { class: "card", id: "loc-pixel-map" }, h("h2", {}, "Pixel map: per input pixel, Pearson r vs d over the hidden units (fc1.weight[:, pixel])"),
-      heatmap(pm, { symmetric: true, cell: Math.max(6, Math.floor(336 / W)), rowLabel: i => `pixel row ${i}`, colLabel: j => `col ${j}`, valueLabel: "Pearson" })));
+      h("p", { class: "muted" }, "click a pixel to mark its weights in the scatter"),
+      heatmap(pm, { symmetric: true, cell: Math.max(6, Math.floor(336 / W)), rowLabel: i => `pixel row ${i}`, colLabel: j => `col ${j}`, valueLabel: "Pearson",
+        onclick: (i, j) => {
+          pixel = i * W + j;
+          if (names.includes("fc1.weight") && name !== "fc1.weight") { name = "fc1.weight"; tensorSelect.value = name; }
+          draw();
+          document.getElementById("loc-scatter").scrollIntoView({ block: "nearest" });
+        } })));
   }
   if (corr) el.append(h("details", { class: "card" }, h("summary", {}, `correlations.csv (${corr.rows.length} tensors)`),
     h("div", { class: "scroll" }, table(corr.header.map(c => ({ key: c, num: c !== "param" })),
