@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 SMALL_NET = ["model.network.data.n_train=6000", "model.network.data.vocab_size=200", "equality.epochs.relu=2"]
 SMALL_SEARCH = ["alignment.layers=[1]", "alignment.sizes=[1,8]", "trainer.max_epochs=2", "data.n_train=1000",
@@ -64,3 +65,13 @@ def test_missing_checkpoint_is_a_user_error(knowloc_cli):
     r = knowloc_cli("experiment=alignment", "alignment.checkpoint=/nonexistent/run", "logger=none", timeout=120)
     assert r.returncode == 2
     assert "alignment.checkpoint='/nonexistent/run'" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_equality_networks_train_above_99_on_several_seeds(run_job, activation, seed):
+    """The per-activation recipe (conf/equality/default.yaml) needs no hand-tuning."""
+    rec = run_job(["experiment=equality", f"activation={activation}", f"seed={seed}", "logger=none",
+                   "callbacks=none"], name=f"{activation}{seed}")
+    assert rec["metrics"]["test/acc"] > 0.99, (activation, seed, rec["metrics"]["test/acc"])
