@@ -39,18 +39,34 @@ STATE_KEYS = ("count", "sum_act", "sum_grad", "sum_abs_grad", "fire", "img_grad"
 
 def _merge_topk(values: torch.Tensor, index: torch.Tensor, new_values: torch.Tensor, new_index: torch.Tensor,
                 k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Merge ``(U, k)`` kept entries with ``(U, n)`` new ones: the k largest per row, one per index."""
-    v = torch.cat([values, new_values], 1)
-    i = torch.cat([index, new_index], 1)
-    v, order = v.sort(1, descending=True)
-    i = i.gather(1, order)
-    m = v.shape[1]
+    """Merge kept entries ``(..., k)`` with new ones ``(..., n)`` (index -1 = empty): the k
+    largest along the last dimension, one entry per index."""
+    v = torch.cat([values, new_values], -1)
+    i = torch.cat([index, new_index], -1)
+    v, order = v.sort(-1, descending=True)
+    i = i.gather(-1, order)
+    m = v.shape[-1]
     earlier = torch.ones(m, m, dtype=torch.bool).tril(-1)  # [j, l]: l < j
-    dup = ((i.unsqueeze(2) == i.unsqueeze(1)) & earlier).any(2) & (i >= 0)
+    dup = ((i.unsqueeze(-1) == i.unsqueeze(-2)) & earlier).any(-1) & (i >= 0)
     v = v.masked_fill(dup, float("-inf"))
-    v, order = v.topk(k, 1)
-    i = i.gather(1, order)
+    v, order = v.topk(k, -1)
+    i = i.gather(-1, order)
     return v, i.masked_fill(torch.isinf(v), -1)
+
+
+def _by_class(values: torch.Tensor, index: torch.Tensor, y: torch.Tensor, C: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, U)`` values and ``(N,)`` indices laid out as ``(U, C, n_max)`` per class (padded
+    with -inf / -1)."""
+    counts = torch.bincount(y, minlength=C)
+    order = torch.argsort(y, stable=True)
+    ys = y[order]
+    pos = torch.arange(len(y)) - (counts.cumsum(0) - counts)[ys]
+    n_max = int(counts.max()) if len(y) else 0
+    v = torch.full((values.shape[1], C, n_max), float("-inf"))
+    i = torch.full((values.shape[1], C, n_max), -1, dtype=torch.long)
+    v[:, ys, pos] = values[order].T.float()
+    i[:, ys, pos] = index[order].unsqueeze(0).expand(values.shape[1], -1)
+    return v, i
 
 
 class UnitClassStats:
@@ -89,21 +105,22 @@ class UnitClassStats:
         self.fire += fires.T @ onehot
         if self.image_shape and x is not None:
             xf = x.detach().reshape(len(x), -1).float()
+            classes = [(c, y == c) for c in y.unique().tolist()]
             for img, norm, w in ((self.img_grad, self.norm_grad, grad), (self.img_act, self.norm_act, act),
                                  (self.img_grad_rect, self.norm_grad_rect, grad * fires),
                                  (self.img_act_rect, self.norm_act_rect, act * fires)):
-                wc = (w.unsqueeze(2) * onehot.unsqueeze(1)).reshape(len(x), -1)  # (N, U*C)
-                img += (wc.float().T @ xf).view_as(img)
+                wf = w.float()
+                for c, sel in classes:  # (U, n_c) @ (n_c, P)
+                    img[:, c] += wf[sel].T @ xf[sel]
                 norm += w.abs().T @ onehot
         if index is not None:
             index = index.long()
-            for c in y.unique().tolist():
-                sel = y == c
-                for val, idx, new in ((self.topk_grad_value, self.topk_grad_index, grad[sel].abs()),
-                                      (self.topk_act_value, self.topk_act_index, act[sel])):
-                    newi = index[sel].unsqueeze(0).expand(self.num_units, -1)
-                    v, i = _merge_topk(val[:, c], idx[:, c], new.T.float(), newi, self.k)
-                    val[:, c], idx[:, c] = v, i
+            for val, idx, new in ((self.topk_grad_value, self.topk_grad_index, grad.abs()),
+                                  (self.topk_act_value, self.topk_act_index, act)):
+                nv, ni = _by_class(new, index, y, self.num_classes)
+                v, i = _merge_topk(val, idx, nv, ni, self.k)
+                val.copy_(v)
+                idx.copy_(i)
         self.steps += 1
 
     # -- results -------------------------------------------------------------------------------
