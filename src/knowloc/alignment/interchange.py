@@ -16,6 +16,10 @@ The high-level model is ``y = (V_ab = V_cd)``; with the variable ``V_ab`` taken 
 
 Interchange-intervention accuracy IIA = mean[argmax net(h') = y*], on all pairs, and on the
 label-changing pairs only (y* != y(b)), where a no-op scores 0.
+
+At the last hidden layer the rest of the network is linear, so the intervened logit is
+A(h_b) + B(h_s1) + B'(h_s2): an additive function cannot express XNOR of a source variable and a
+base variable, and IIA on all pairs is at most 0.75 there, whatever the subspace.
 """
 
 from __future__ import annotations
