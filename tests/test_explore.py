@@ -21,9 +21,9 @@ SWEEP_JOBS = [("relu", 0), ("relu", 1), ("tanh", 0)]
 TINY = ["logger=csv", "trainer.enable_progress_bar=false", "trainer.max_epochs=1", "data.first_n=400", "data.batch_size=50", "threads=1"]
 #: a real tiny LeNet-5 run holding three families: NeuronStats (act3), AblationAnalysis (act3, knockout
 #: of class 9) and WeightSnapshots (init + 1 epoch, conv filter grids)
-NEURONS = ["experiment=ablation", "logger=csv", "trainer.enable_progress_bar=false", "trainer.max_epochs=1",
-           "data.first_n=800", "data.batch_size=32", "threads=1", "+callbacks.neuron_stats._target_=knowloc.callbacks.NeuronStats",
-           "+callbacks.neuron_stats.max_units_plotted=4", "callbacks.ablation.max_size=3",
+NEURONS = ["experiment=ablation", "callbacks=neurons", "logger=csv", "trainer.enable_progress_bar=false",
+           "trainer.max_epochs=1", "data.first_n=800", "data.batch_size=32", "threads=1",
+           "callbacks.neuron_stats.max_units_plotted=4", "callbacks.ablation.max_size=3",
            "callbacks.ablation.target_class=9", "+snapshots=default"]
 #: a real tiny alignment run (equality network trained in the job, DAS on layers 1 and 2, sizes 1 and 2)
 ALIGNMENT = ["experiment=alignment", "logger=csv", "trainer.enable_progress_bar=false", "threads=1",
