@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from knowloc.data.image import EpochSeededSampler, _stacked
 from knowloc.errors import ConfigValueError
 
 SPLITS = ("train", "val", "test")
@@ -74,33 +75,10 @@ class _XY(Dataset):
         return self.split.x[idx], self.split.y[idx]
 
 
-def _same(batch):
-    return batch
-
-
 def _check(key: str, value, lo: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         raise ConfigValueError(key, value, f"an integer >= {lo}")
     return value
-
-
-class _SeededSampler(torch.utils.data.Sampler[int]):
-    """Shuffled order that depends only on (seed, epoch)."""
-
-    def __init__(self, n: int, seed: int, shuffle: bool):
-        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        if not self.shuffle:
-            return iter(range(self.n))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 class EqualityDataModule(L.LightningDataModule):
@@ -148,8 +126,9 @@ class EqualityDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         self.setup()
         data = self.splits[split]
-        return DataLoader(_XY(data), batch_size=batch_size, sampler=_SeededSampler(len(data), self.seed, shuffle),
-                          collate_fn=_same, num_workers=self.num_workers)
+        sampler = EpochSeededSampler(len(data), self.seed, shuffle)
+        return DataLoader(_XY(data), batch_size=batch_size, sampler=sampler, collate_fn=_stacked,
+                          num_workers=self.num_workers)
 
     def train_dataloader(self):
         return self._loader("train", self.batch_size, self.shuffle)
@@ -248,7 +227,7 @@ class InterchangeDataModule(L.LightningDataModule):
 
     def _loader(self, split: InterchangeSplit, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(_Triples(split), batch_size=batch_size,
-                          sampler=_SeededSampler(len(split), self.seed, shuffle), collate_fn=_same,
+                          sampler=EpochSeededSampler(len(split), self.seed, shuffle), collate_fn=_stacked,
                           num_workers=self.num_workers)
 
     def train_dataloader(self):
