@@ -40,17 +40,18 @@ def real_run(base: Path, name: str, overrides: list[str]) -> Path:
     if name not in _RUNS:
         from knowloc.api import run
 
-        rec = run(overrides, base / name)
+        folder = base / "explore_runs" / name
+        rec = run(overrides, folder)
         assert rec["status"] == "finished", rec["error"]
-        _RUNS[name] = base / name
+        _RUNS[name] = folder
     return _RUNS[name]
 
 
 def real_sweep(base: Path) -> Path:
     """The tiny sweep: job folders 0, 1, 2 of one sweep folder."""
     for i, (act, seed) in enumerate(SWEEP_JOBS):
-        real_run(base, f"sweep/{i}", TINY + [f"activation={act}", f"seed={seed}"])
-    return base / "sweep"
+        folder = real_run(base, f"sweep/{i}", TINY + [f"activation={act}", f"seed={seed}"])
+    return folder.parent
 
 
 def real_neuron_run(base: Path) -> Path:
