@@ -99,8 +99,8 @@ class WeightSnapshots(L.Callback):
             self._take(trainer, epoch=0.0, tag="init")
         else:  # resumed: the change measures continue from the stored initial and last snapshots
             for name in self._weight_layers():
-                self._init[name] = self._store.load(0, name)
-                self._prev[name] = self._store.load(-1, name)
+                self._init[name] = self._store.load(0, name, dtype=torch.float64).flatten()
+                self._prev[name] = self._store.load(-1, name, dtype=torch.float64).flatten()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = trainer.num_training_batches
@@ -142,10 +142,11 @@ class WeightSnapshots(L.Callback):
         metrics = {}
         for name in self._weight_layers():
             w = self._layers[name].weight.detach()
+            w64 = w.to(torch.float64, copy=True).flatten()  # a copy, never a view of the live weight
             if entry["i"] == 0:
-                self._init[name] = w.float().clone()
-            m = change(w, self._init[name], self._prev.get(name))
-            self._prev[name] = w.float().clone()
+                self._init[name] = w64
+            m = change(w64, self._init[name], self._prev.get(name))
+            self._prev[name] = w64
             self.rows.append({"i": entry["i"], "epoch": entry["epoch"], "step": step, "layer": name, **m})
             metrics.update({f"snapshots/{name}/{k}": v for k, v in m.items()})
             if self.filter_images and w.ndim == 4:

@@ -82,5 +82,5 @@ def plot_changes(rows: Sequence[dict]):
     axes[0, 0].legend(fontsize=8)
     axes[1, 1].legend(fontsize=7)
     fig.suptitle("weight change per layer over training")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.9, wspace=0.2, hspace=0.25)
     return fig
