@@ -144,7 +144,7 @@ def scatter_figure(r: dict[str, np.ndarray], d: dict[str, np.ndarray], stats: li
     by = {s["param"]: s for s in stats}
     for ax, name in zip(axes[0], names):
         rr, dd = r[name], d[name]
-        size = 0.3 if small else 12
+        size = (0.3 if rr.size > 5000 else 3) if small else 12
         if small and rr.ndim == 2:
             colour = np.broadcast_to(np.arange(rr.shape[0])[:, None], rr.shape).ravel()
             ax.scatter(rr.ravel(), dd.ravel(), s=size, c=colour, cmap="hsv", alpha=0.6, linewidths=0)
