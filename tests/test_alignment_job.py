@@ -61,10 +61,18 @@ def test_bad_alignment_values_give_one_line(knowloc_cli):
         assert "Traceback" not in r.stderr
 
 
-def test_missing_checkpoint_is_a_user_error(knowloc_cli):
-    r = knowloc_cli("experiment=alignment", "alignment.checkpoint=/nonexistent/run", "logger=none", timeout=120)
-    assert r.returncode == 2
-    assert "alignment.checkpoint='/nonexistent/run'" in r.stderr and "Traceback" not in r.stderr
+def test_missing_checkpoint_and_bad_layer_are_user_errors(knowloc_cli, tmp_path):
+    (tmp_path / "not_a_run").mkdir()
+    for arg in ("/nonexistent/run", str(tmp_path / "not_a_run")):
+        r = knowloc_cli("experiment=alignment", f"alignment.checkpoint={arg}", "logger=none", timeout=120)
+        assert r.returncode == 2
+        assert r.stderr.startswith(f"knowloc: error: alignment.checkpoint='{arg}'") and "Traceback" not in r.stderr
+    # a layer the network does not have is only known once the network exists
+    r = knowloc_cli("experiment=alignment", "alignment.layers=[3]", "logger=none", "equality.epochs.relu=1",
+                    "model.network.data.n_train=500", timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "knowloc: error: alignment.layers=[3] is not allowed; expected hidden layers among [1, 2]" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 @pytest.mark.slow

@@ -48,6 +48,18 @@ def optional(rule):
     return (lambda v: v is None or test(v)), f"null or {text}"
 
 
+def _equality_run(v) -> bool:
+    """A run folder with summary.json and checkpoints/last.ckpt, or a .ckpt inside one."""
+    from pathlib import Path
+
+    if not isinstance(v, str):
+        return False
+    p = Path(v).expanduser()
+    run = p if p.is_dir() else p.parent.parent
+    ckpt = p / "checkpoints" / "last.ckpt" if p.is_dir() else p
+    return ckpt.is_file() and (run / "summary.json").is_file()
+
+
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": int_at_least(0),
     "trainer.max_epochs": optional(int_at_least(-1)),
@@ -93,10 +105,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "alignment.baseline_pairs": int_at_least(1),
     "alignment.exhaustive_limit": int_at_least(0),
     "alignment.lr": positive_number(),
-    "alignment.checkpoint": ((lambda v: v is None or (isinstance(v, str) and __import__("pathlib").Path(v).expanduser()
-                                                       .exists())),
-                             "null (train the network in the job) or an existing run folder of experiment=equality "
-                             "or a .ckpt file in it"),
+    "alignment.checkpoint": ((lambda v: v is None or _equality_run(v)),
+                             "null (train the network in the job) or a run folder of experiment=equality "
+                             "(with summary.json and checkpoints/last.ckpt) or a .ckpt file in its checkpoints/"),
     # snapshots and freezing (callbacks.weight_snapshots, callbacks.freeze_layers)
     "callbacks.weight_snapshots.every_n_epochs": optional(int_at_least(1)),
     "callbacks.weight_snapshots.every_n_steps": optional(int_at_least(1)),

@@ -59,7 +59,13 @@ class AlignmentSearch(L.LightningModule):
         self.restarts, self.select, self.select_pairs = int(restarts), str(select), int(select_pairs)
         self.lr, self.baselines = float(lr), list(baselines)
         self.exhaustive_limit, self.baseline_pairs, self.seed = int(exhaustive_limit), int(baseline_pairs), int(seed)
-        self._check()
+        # raised in setup(), outside Hydra's instantiate, so the user gets one line
+        self._config_error: ConfigValueError | None = None
+        try:
+            self._check()
+        except ConfigValueError as e:
+            self._config_error = e
+            return
         widths = list(getattr(network, "sizes", []))
         self.width = {layer: widths[layer] for layer in self.layers}
         # per layer: the (size, variable) configs; rotation index = restart * n_configs + config
@@ -105,6 +111,10 @@ class AlignmentSearch(L.LightningModule):
                 raise ConfigValueError("alignment.baselines", self.baselines, "a list of identity, random")
         if self.select not in SELECTS:
             raise ConfigValueError("alignment.select", self.select, SELECTS)
+
+    def setup(self, stage: str) -> None:
+        if self._config_error is not None:
+            raise self._config_error
 
     # -- training --------------------------------------------------------------------------------
     def _gates(self, layer: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
