@@ -397,3 +397,33 @@ def test_a_run_that_just_started_shows_its_record_and_reloads(page, served_root)
     page.wait_for_selector("#run-status")
     assert page.inner_text("#run-status") == "finished"
     assert page.locator("#final-metrics tbody tr").all_inner_texts() == ["test/acc\t0.5000"]
+
+
+def test_one_filter_over_training_is_the_stored_weights(page, served_root):
+    from safetensors.numpy import load_file
+
+    root, server = served_root
+    snap = root / "neurons" / "snapshots"
+    index = json.loads((snap / "index.json").read_text())
+    w = np.stack([load_file(str(snap / s["file"]))["conv1.weight"].astype(np.float64) for s in index["snapshots"]])
+    F = w.shape[1]  # LeNet-5: 6 filters of 1 x 5 x 5
+    change = np.linalg.norm((w - w[:1]).reshape(len(w), F, -1), axis=2) / np.linalg.norm(w[0].reshape(F, -1), axis=1)
+    f = int(np.argmax(change[-1]))  # the conv1 filter that moved most
+    scale = np.abs(w[:, f]).max()
+    page.goto(server.url + "?run=neurons#snapshots")
+    page.select_option("#filter-layer", "conv1")
+    slider = page.locator("#snapshot-slider")
+    slider.focus()
+    page.keyboard.press("End")
+    page.locator("#filter-ranking tbody tr").first.click()  # the ranking's first row is that filter
+    page.wait_for_selector(f"#filter-card[data-filter='{f}'][data-snapshot='1']")
+    assert page.inner_text("#filter-change") == f"‖W − W₀‖ / ‖W₀‖ = {change[-1, f]:.4f}"
+    for sel, k in (("#filter-init", 0), ("#filter-now", len(w) - 1)):
+        got = canvas_rgb(page, sel)  # 5 x 5: one input channel
+        t = w[k, f, 0] / scale
+        expected = np.where(t[..., None] >= 0, 255 + t[..., None] * (RED - 255), 255 - t[..., None] * (BLUE - 255))
+        assert np.abs(got - expected).max() <= 2.5, sel
+    slider.focus()
+    page.keyboard.press("Home")
+    page.wait_for_selector(f"#filter-card[data-filter='{f}'][data-snapshot='0']")
+    assert page.inner_text("#filter-change") == "‖W − W₀‖ / ‖W₀‖ = 0"

@@ -38,6 +38,13 @@ def _png(px: np.ndarray) -> str:
     return png_uri(buf.getvalue())
 
 
+def signed8_scaled(a: np.ndarray, scale: float) -> np.ndarray:
+    """:func:`signed8` with a given scale: ``g = 128 + round(127 · a / scale)`` (clipped to 1..255), so
+    tiles that share ``scale`` can be compared by colour."""
+    scale = float(scale) or 1.0
+    return np.clip(128 + np.round(127 * np.nan_to_num(np.asarray(a, dtype=np.float64)) / scale), 1, 255).astype(np.uint8)
+
+
 def signed8(a: np.ndarray) -> np.ndarray:
     """A signed image as one uint8 channel: ``g = 128 + round(127 · a / max|a|)`` (1..255); all-NaN: 0.
 
@@ -58,7 +65,8 @@ def sprite(images: np.ndarray, mode: str = "raw", columns: int | None = None) ->
     [r, c] at row r, column c) or ``(N, *image)`` laid out ``columns`` per row.
 
     ``mode`` ``raw``: uint8 pixels as they are (grey, or RGB for 3 channels); ``signed``: each tile
-    scaled on its own and stored as :func:`signed8` (``encoding: "signed8"``, coloured by the page).
+    scaled on its own and stored as :func:`signed8` (``encoding: "signed8"``, coloured by the page);
+    ``signed8``: tiles already encoded (uint8 ``(R, C, h, w)``).
     Returns ``{src, encoding, rows, cols, h, w}``.
     """
     images = np.asarray(images)
@@ -68,7 +76,9 @@ def sprite(images: np.ndarray, mode: str = "raw", columns: int | None = None) ->
         pad = np.zeros((rows * columns - n, *images.shape[1:]), dtype=images.dtype)
         images = np.concatenate([images, pad]).reshape(rows, columns, *images.shape[1:])
     R, C = images.shape[:2]
-    if mode == "signed":
+    if mode == "signed8":  # already encoded
+        tiles = np.asarray(images, dtype=np.uint8)
+    elif mode == "signed":
         tiles = np.stack([np.stack([signed8(images[r, c]) for c in range(C)]) for r in range(R)])
     else:
         tiles = np.asarray(images, dtype=np.float64).clip(0, 255).round().astype(np.uint8)
@@ -77,7 +87,7 @@ def sprite(images: np.ndarray, mode: str = "raw", columns: int | None = None) ->
     h, w = tiles.shape[2:4]
     # (R, C, h, w[, 3]) -> (R*h, C*w[, 3])
     out = np.swapaxes(tiles, 1, 2).reshape(R * h, C * w, *tiles.shape[4:])
-    return {"src": _png(out), "encoding": "signed8" if mode == "signed" else ("rgb" if out.ndim == 3 else "grey"),
+    return {"src": _png(out), "encoding": "signed8" if mode in ("signed", "signed8") else ("rgb" if out.ndim == 3 else "grey"),
             "rows": R, "cols": C, "h": int(h), "w": int(w)}
 
 

@@ -210,13 +210,48 @@ RENDER.snapshots = (el, sec) => {
     h("label", {}, "x axis ", select(["epoch", "step"], xkey, v => { xkey = v; draw(); }, { id: "snapshot-x" }))));
   if (kept.length < sec.snapshots.length)
     el.append(h("p", { class: "muted" }, `${sec.snapshots.length} snapshots; the slider shows ${kept.length} of them, evenly spaced.`));
-  el.append(filters, h("div", { class: "card" }, h("h2", {}, "Weight change at this snapshot"), values), charts);
+  // one filter over the snapshots (conv layers, from the stored weights)
+  const views = sec.filter_views || {};
+  const viewLayers = Object.keys(views);
+  let fLayer = viewLayers[0], fIndex = 0;
+  const filterCard = h("div", { class: "card", id: "filter-card" });
+  el.append(filters, viewLayers.length ? filterCard : null,
+    h("div", { class: "card" }, h("h2", {}, "Weight change at this snapshot"), values), charts);
   const info = Object.entries(sec.layers).map(([n, ps]) => `${n}: ` + Object.entries(ps).map(([p, s]) => `${p} ${s.join("×")}`).join(", "));
   el.append(h("details", { class: "card" }, h("summary", {}, `Layers (${Object.keys(sec.layers).length}), stored as ${sec.dtype}`),
     h("ul", {}, info.map(t => h("li", {}, t))),
     Object.keys(sec.freeze).length ? facts(Object.entries(sec.freeze).map(([k, v]) => [k, fmt(v)])) : null));
+  function drawFilter() {
+    if (!viewLayers.length) return;
+    const v = views[fLayer], sp = v.sprite, F = v.shape[0];
+    fIndex = Math.max(0, Math.min(F - 1, fIndex));
+    const dist = v.rel_dist_init[fIndex];
+    const input = h("input", { type: "number", id: "filter-index", min: 0, max: F - 1, value: fIndex, style: "width:5em" });
+    input.addEventListener("change", () => { fIndex = +input.value; drawFilter(); });
+    const ranked = v.rel_dist_init.map((d, f) => ({ filter: f, change: d[pos] })).filter(r => isNum(r.change)).sort((a, b) => b.change - a.change).slice(0, 8);
+    const zoom = Math.max(2, Math.floor(160 / sp.w));
+    filterCard.dataset.layer = fLayer; filterCard.dataset.filter = fIndex; filterCard.dataset.snapshot = kept[pos];
+    filterCard.replaceChildren(h("h2", {}, "One filter over training"),
+      h("div", { class: "controls" },
+        h("label", {}, "layer ", select(viewLayers, fLayer, val => { fLayer = val; fIndex = 0; drawFilter(); }, { id: "filter-layer" })),
+        h("label", {}, "filter ", input),
+        h("span", { class: "muted" }, `${v.shape.join("×")}; input channels side by side; red > 0, blue < 0, one scale per filter (±${fmt(v.scale[fIndex])})`)),
+      h("div", { class: "row" },
+        h("figure", { class: "figure" }, tile(sp, 0, fIndex, zoom, { id: "filter-init" }), h("figcaption", {}, `at #${kept[0]} (initialisation)`)),
+        h("figure", { class: "figure" }, tile(sp, pos, fIndex, zoom, { id: "filter-now" }), h("figcaption", {}, `at #${kept[pos]}`)),
+        h("div", {}, h("p", { id: "filter-change" }, `‖W − W₀‖ / ‖W₀‖ = ${fmt(dist[pos])}`),
+          lineChart([{ name: `${fLayer}[${fIndex}]`, x: kept.map(i => snaps[i][xkey]), y: dist }], { width: 360, height: 180, xlabel: xkey, marker: (snaps[kept[pos]] || {})[xkey] })),
+        h("div", {}, h("h3", {}, "changed most by this snapshot"), table([{ key: "filter", num: true }, { key: "change", label: "‖W − W₀‖ / ‖W₀‖", num: true }], ranked,
+          { attrs: { id: "filter-ranking" }, rowAttrs: r => ({ style: "cursor:pointer", onclick: () => { fIndex = r.filter; drawFilter(); } }) }))),
+      h("div", { class: "muted" }, "all embedded snapshots:"),
+      h("div", { id: "filter-strip" }, kept.map((i, k) => {
+        const z = Math.max(1, Math.floor(60 / sp.w));
+        return tile(sp, k, fIndex, z, { title: `#${i}`, style: `margin:2px;${k === pos ? "outline:2px solid #e33;" : ""}width:${sp.w * z}px;height:${sp.h * z}px` });
+      })));
+  }
   function draw() {
     const i = kept[pos], s = snaps[i] || {};
+    drawFilter();
     label.textContent = `#${i} · epoch ${fmt(s.epoch, 2)} · step ${s.step} · ${s.tag}`;
     el.dataset.snapshot = i;
     filters.replaceChildren(...Object.entries(sec.filters).map(([layer, frames]) =>

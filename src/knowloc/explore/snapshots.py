@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from knowloc.explore.embed import file_uri, num, read_csv, read_json
+from knowloc.explore.embed import file_uri, num, nums, read_csv, read_json, signed8_scaled, sprite
 from knowloc.explore.target import Run
 
 FOLDER = "snapshots"
@@ -62,6 +62,40 @@ def section(run: Run) -> dict | None:
         changes = {"header": header, "rows": [[num(v) if h != "layer" else v for h, v in zip(header, r)] for r in rows]}
     layers = {name: {p: list(shape) for p, shape in params.items()} for name, params in (index.get("layers") or {}).items()}
     freeze = {k: v for k, v in run.summary.get("metrics", {}).items() if k.startswith("freeze/")}
+    filter_views = _filter_views(run, kept) if snaps else {}
     return {"id": "snapshots", "title": "Snapshots", "type": "snapshots", "dtype": index.get("dtype"),
             "layers": layers, "snapshots": [{k: s.get(k) for k in ("i", "epoch", "step", "tag")} for s in snaps],
-            "kept": [snaps[k]["i"] for k in kept], "filters": filters, "changes": changes, "freeze": freeze}
+            "kept": [snaps[k]["i"] for k in kept], "filters": filters, "changes": changes, "freeze": freeze,
+            "filter_views": filter_views}
+
+
+def _filter_views(run: Run, kept: list[int]) -> dict:
+    """Per conv layer, every filter at every embedded snapshot, from the stored weights.
+
+    Tile [k, f] of the sprite is filter f at the k-th embedded snapshot: its input channels side by
+    side (a one-pixel gap between them), coloured on one scale per filter, s_f = max over the
+    embedded snapshots of |W_f| (so a filter's tiles compare by colour). ``rel_dist_init[f][k]`` =
+    ||W_f,t - W_f,0||_2 / ||W_f,0||_2 with W_f,0 the filter at the first snapshot (initialisation).
+    """
+    from knowloc.snapshots import SnapshotStore
+
+    store = SnapshotStore(run.path)
+    out = {}
+    for layer, params in (store.index.get("layers") or {}).items():
+        shape = params.get("weight")
+        if not shape or len(shape) != 4:
+            continue
+        w = np.stack([store.load(k, layer).double().numpy() for k in kept])  # (K, F, Cin, kh, kw)
+        K, F, Cin, kh, kw = w.shape
+        scale = np.abs(w).reshape(K, F, -1).max(axis=(0, 2))
+        scale = np.where(scale > 0, scale, 1.0)
+        tiles = np.zeros((K, F, kh, Cin * (kw + 1) - 1), dtype=np.uint8)  # 0: the gap (drawn grey)
+        for c in range(Cin):
+            tiles[..., c * (kw + 1): c * (kw + 1) + kw] = signed8_scaled(
+                w[:, :, c] / scale[None, :, None, None], 1.0)
+        flat = w.reshape(K, F, -1)
+        norm0 = np.linalg.norm(flat[0], axis=1)
+        dist = np.linalg.norm(flat - flat[:1], axis=2) / np.where(norm0 > 0, norm0, np.nan)
+        out[layer] = {"shape": list(shape), "sprite": sprite(tiles, "signed8"), "scale": nums(scale),
+                      "rel_dist_init": nums(dist.T)}
+    return out
