@@ -216,6 +216,7 @@ RENDER.snapshots = (el, sec) => {
   let fLayer = viewLayers[0], fIndex = 0;
   const filterCard = h("div", { class: "card", id: "filter-card" });
   el.append(filters, viewLayers.length ? filterCard : null,
+    sec.filter_views_error ? errorBox("Cannot show single filters", sec.filter_views_error) : null,
     h("div", { class: "card" }, h("h2", {}, "Weight change at this snapshot"), values), charts);
   const info = Object.entries(sec.layers).map(([n, ps]) => `${n}: ` + Object.entries(ps).map(([p, s]) => `${p} ${s.join("×")}`).join(", "));
   el.append(h("details", { class: "card" }, h("summary", {}, `Layers (${Object.keys(sec.layers).length}), stored as ${sec.dtype}`),

@@ -62,11 +62,15 @@ def section(run: Run) -> dict | None:
         changes = {"header": header, "rows": [[num(v) if h != "layer" else v for h, v in zip(header, r)] for r in rows]}
     layers = {name: {p: list(shape) for p, shape in params.items()} for name, params in (index.get("layers") or {}).items()}
     freeze = {k: v for k, v in run.summary.get("metrics", {}).items() if k.startswith("freeze/")}
-    filter_views = _filter_views(run, kept) if snaps else {}
+    filter_views, views_error = {}, None
+    try:
+        filter_views = _filter_views(run, kept) if snaps else {}
+    except Exception as e:  # a missing or damaged snapshot file: the rest of the page still shows
+        views_error = f"the stored weights cannot be read ({type(e).__name__}: {e})"
     return {"id": "snapshots", "title": "Snapshots", "type": "snapshots", "dtype": index.get("dtype"),
             "layers": layers, "snapshots": [{k: s.get(k) for k in ("i", "epoch", "step", "tag")} for s in snaps],
             "kept": [snaps[k]["i"] for k in kept], "filters": filters, "changes": changes, "freeze": freeze,
-            "filter_views": filter_views}
+            "filter_views": filter_views, "filter_views_error": views_error}
 
 
 def _filter_views(run: Run, kept: list[int]) -> dict:
