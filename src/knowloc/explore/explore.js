@@ -481,6 +481,7 @@ RENDER.compare = (el, sec) => {
   el.append(h("div", { class: "controls" },
     h("label", {}, "--by ", select(sec.by_options, by, v => { by = v; draw(); }, { id: "compare-by" })),
     h("label", {}, "--metric ", mfilter, msel)));
+  if (sec.omitted_metrics) el.append(h("p", { class: "muted" }, `${sec.omitted_metrics} more metrics are not tabulated here (a large folder); run the command above with that --metric.`));
   el.append(out);
   draw();
 };

@@ -21,6 +21,8 @@ PREFERRED_METRICS = ("test/acc", "val/acc", "localization/pearson/fc1.weight", "
                      "alignment/network/test_acc")
 #: most compare tables embedded in one page (metrics x keys)
 MAX_TABLES = 600
+#: most record reads for all tables together (tables x runs)
+MAX_RECORD_READS = 40_000
 
 
 def _override_keys(summary: dict) -> list[str]:
@@ -81,7 +83,10 @@ def compare_section(sweep: Sweep, varying: dict[str, list[str]], metrics: list[s
         options = [["activation"]]
     default_metric = next((m for m in PREFERRED_METRICS if m in metrics),
                           next((m for m in metrics if m.endswith("/acc")), metrics[0] if metrics else None))
-    metrics = sorted(metrics, key=lambda m: m != default_metric)[:max(1, MAX_TABLES // len(options))]
+    # each table reads every run's record again: keep tables x runs bounded on huge folders
+    n_tables = min(MAX_TABLES, max(len(options), MAX_RECORD_READS // max(1, len(sweep.runs))))
+    omitted = max(0, len(metrics) - max(1, n_tables // len(options)))
+    metrics = sorted(metrics, key=lambda m: m != default_metric)[:max(1, n_tables // len(options))]
     paths = [r.path / SUMMARY for r in sweep.runs]  # the same records `knowloc compare SWEEP` finds, read directly
     tables: dict[str, dict[str, object]] = {}
     for by in options:
@@ -96,7 +101,7 @@ def compare_section(sweep: Sweep, varying: dict[str, list[str]], metrics: list[s
             tables[key][m] = {"rows": [{c: _cell(v) for c, v in row.items()} for row in df.to_dict("records")]}
     return {"id": "compare", "title": "Compare", "type": "compare", "by_options": [" + ".join(b) for b in options],
             "by_keys": {" + ".join(b): b for b in options}, "metrics": metrics, "default_metric": default_metric,
-            "level": 0.95, "tables": tables,
+            "level": 0.95, "tables": tables, "omitted_metrics": omitted,
             "command": "knowloc compare {path} --by {by} --metric {metric}", "path": str(sweep.path)}
 
 
