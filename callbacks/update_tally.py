@@ -68,8 +68,7 @@ class UpdateTally(L.Callback):
         step = batch["step"]
         inside = (step >= lo) & (step < hi) & batch["valid"]
         group = torch.where(inside, self.group_of(batch["y"], batch["cls"]), -1)
-        G = self.n_groups if self.n_groups is not None else pl_module.trainer.datamodule.num_classes
-        self._G = G
+        G = self.n_groups if self.n_groups is not None else trainer.datamodule.num_classes
         batch["tally_group"] = torch.where(group < G, group, -1)
         batch["tally_groups"] = G
 

@@ -134,3 +134,15 @@ def test_stacked_models_equal_single_runs(run_job):
     assert df["activation"].tolist() == ["relu", "sigmoid"] and df["n"].tolist() == [2, 2]
     sig = [runs["sigmoid0"]["metrics"][key], runs["sigmoid4"]["metrics"][key]]
     assert df["mean"].iloc[1] == pytest.approx(np.mean(sig))
+
+
+def test_stacked_divergence_fails_only_that_model(run_job):
+    rec = run_job(SMALL + ["experiment=localization_stack", "stack.activations=[relu]", "stack.seeds=[0,1]",
+                           "model.fork_lr=1e20", "logger=csv"], name="stackdiv")
+    assert rec["status"] == "finished" and rec["metrics"]["localization/n_failed"] == 2
+    from knowloc.records import find_runs
+
+    subs = find_runs([rec["config"]["paths"]["output_dir"] + "/runs"])
+    assert len(subs) == 2
+    for _, s in subs:
+        assert s["status"] == "failed" and "fork '" in s["error"] and "diverged at step" in s["error"]

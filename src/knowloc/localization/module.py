@@ -133,7 +133,7 @@ class LocalizationModule(L.LightningModule):
         self._check(res.bad_step, phase, batch["step"][stream], res.loss, owner)
         ok = valid & ~self.failed[owner].unsqueeze(1)
         n = ok.sum().clamp_min(1)
-        loss = (res.loss * ok).sum() / n
+        loss = torch.where(ok, res.loss, 0.0).sum() / n  # failed models (NaN) left out
         acc = (res.correct & ok).sum().float() / n
         self.log(f"{phase}/loss", loss, on_step=True, on_epoch=True, batch_size=int(n))
         self.log(f"{phase}/acc", acc, on_step=False, on_epoch=True, batch_size=int(n))
