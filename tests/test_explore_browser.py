@@ -276,6 +276,14 @@ def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
         assert shown == expected and shown
         first = canvas_rgb(page, f"#top-examples [data-kind='grad'] canvas[data-index='{shown[0]}']")
         assert np.array_equal(first[..., 0], images[shown[0], 0].astype(float))
+    # the anomaly ranking: its first row opens that unit with that class's top examples
+    with open(run / "neurons" / "act3_anomalies.csv") as f:
+        first = next(csv.DictReader(f))
+    page.locator("#anomaly-table tbody tr").first.click()
+    page.wait_for_selector(f"#unit-panel[data-unit='{first['unit']}']")
+    assert page.input_value("#topk-class") == first["class"]
+    shown = page.eval_on_selector_all("#top-examples [data-kind='grad'] figure", "fs => fs.map(f => f.dataset.index)")
+    assert " ".join(shown) == first["top_grad_images"]
     # clicking a unit's column in a heat map chooses it
     w = int(page.eval_on_selector(".heatmap", "c => c.width")) / 120
     page.locator(".heatmap").first.click(position={"x": (u + 0.5) * w, "y": 5})
