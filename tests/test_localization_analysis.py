@@ -102,3 +102,21 @@ def test_activation_sweep_file_runs_and_compares(knowloc_cli, tmp_path):
     out = knowloc_cli("compare", str(runs[0].parents[1]), "--by", "activation",
                       "--metric", "localization/pearson/fc1.weight")
     assert out.returncode == 0 and "relu" in out.stdout and "sigmoid" in out.stdout
+
+
+def test_full_mnist_layout_uses_pool_size_and_the_official_test_split(run_job, tmp_path):
+    """data.name=mnist reads torchvision's files (synthetic ones here): the pool is the first
+    pool_size training images, test/acc and each fork's accuracy come from the official test split."""
+    from synthetic import write_mnist
+
+    write_mnist(tmp_path / "mnist", n_train=1000, n_test=300)
+    rec = run_job(["experiment=localization", "data.name=mnist", f"data.root={tmp_path / 'mnist'}",
+                   "data.pool_size=800", "logger=csv", "callbacks.localization_report.figures=false"])
+    assert rec["status"] == "finished", rec["error"]
+    d = rec["data"]
+    assert d["test"] == "official" and d["pool_size"] == 800 and d["n_pool"] == sum(d["pool_counts"].values())
+    assert 300 * 0.3 < d["n_test"] < 300 * 0.5  # digits 1, 6, 7, 8 of the test split
+    m = rec["metrics"]
+    for key in ("drop1", "drop7", "drop6", "drop8"):
+        assert 0 <= m[f"test/acc/fork/{key}"] <= 1
+    assert m["test/acc"] > 0.6
