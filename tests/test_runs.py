@@ -73,3 +73,14 @@ def test_resume_without_checkpoint_is_a_user_error(run_job):
 
     with pytest.raises(UserError, match="resume=True: no checkpoint"):
         run_job(FAST + ["logger=none", "resume=true"], name="fresh")
+
+
+def test_user_error_inside_an_instantiated_constructor_is_one_line(capsys):
+    from knowloc.cli import main
+
+    # passes preflight (no rule for it), fails in ImageDataModule.__init__ inside Hydra's instantiate
+    with pytest.raises(SystemExit) as e:
+        main(["data.classes=[[1,7],[7,8]]", "logger=none", "hydra.run.dir=/tmp/knowloc-test-outputs/ctor"])
+    assert e.value.code == 2
+    err = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
+    assert err == [l for l in err if l.startswith("knowloc: error: data.classes=")] and len(err) == 1

@@ -79,6 +79,16 @@ def _resume_path(resume: Any, run_dir: Path) -> str | None:
     return str(path)
 
 
+def _user_error_in(exc: BaseException) -> UserError | None:
+    """The UserError behind a wrapped exception (Hydra's InstantiationException), if any."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, UserError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def _final_metrics(trainer) -> dict:
     out = {}
     for k, v in (trainer.callback_metrics if trainer is not None else {}).items():
@@ -150,6 +160,10 @@ def run(cfg: DictConfig) -> dict:
         status, error, exit_code = "interrupted", type(e).__name__, 130
         raise
     except BaseException as e:
+        cause = _user_error_in(e)
+        if cause is not None:  # e.g. a UserError raised by a constructor Hydra instantiated
+            status, error, exit_code = "failed", str(cause), cause.exit_code
+            raise cause from None
         status, error = "failed", f"{type(e).__name__}: {e}"
         raise
     finally:
