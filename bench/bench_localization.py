@@ -4,6 +4,8 @@
   its own MNIST stream, chunks of K steps, exact per-sample SGD) over steps/s of the same MLP
   trained by per-sample SGD through Lightning (``ClassifierModule``, batch size 1, plain SGD).
   Best of 1 and 2 torch threads for each side (the 2 cores are shared).
+- ``localization_engine_chunked_vs_rank1``: the chunked engine over the direct stacked alternative
+  (every step writes each model's rank-1 update into W1), and the engine's rate by chunk size K.
 - ``localization_engine_compute_bound``: the engine's arithmetic rate (``chunk_flops`` / time) over
   the machine's measured float32 matrix-multiply rate (1024^3 ``torch.mm``, same threads).
 - ``localization_experiment`` / ``localization_stack_sweep``: wall time of ``knowloc
@@ -86,6 +88,37 @@ def engine_rate(M: int = 256, K: int = 64, chunks: int = 6) -> tuple[float, floa
     return M * K * chunks / dt, chunk_flops(M, K, D, H, C) * chunks / dt / 1e9
 
 
+def rank1_rate(M: int = 256, steps: int = 32) -> float:
+    """model-steps/s of the direct stacked alternative: every step writes each model's rank-1
+    update into its 784x100 W1 (same arithmetic per step, bound by memory traffic)."""
+    import torch.nn.functional as F
+
+    from knowloc.localization.engine import init_stack
+
+    x, y = _stream(M * 7 + steps + 1)
+    st = init_stack(list(range(M)), ["relu"] * M)
+    W1, b1, W2, b2 = st.W1, st.b1, st.W2, st.b2
+    idx = torch.arange(M) * 7
+
+    def step(t):
+        xt, yt = x[idx + t], y[idx + t]
+        z1 = torch.baddbmm(b1.unsqueeze(2), W1, xt.unsqueeze(2)).squeeze(2)
+        h = torch.relu(z1)
+        z2 = torch.baddbmm(b2.unsqueeze(2), W2, h.unsqueeze(2)).squeeze(2)
+        g2 = (torch.softmax(z2, 1) - F.one_hot(yt, C)).mul_(0.01)
+        g1 = torch.bmm(g2.unsqueeze(1), W2).squeeze(1).mul_(z1 > 0)
+        W2.baddbmm_(g2.unsqueeze(2), h.unsqueeze(1), alpha=-1.0)
+        b2.sub_(g2)
+        W1.baddbmm_(g1.unsqueeze(2), xt.unsqueeze(1), alpha=-1.0)
+        b1.sub_(g1)
+
+    step(0)
+    t0 = time.perf_counter()
+    for t in range(1, steps + 1):
+        step(t)
+    return M * steps / (time.perf_counter() - t0)
+
+
 def matmul_gflops(n: int = 1024, reps: int = 10) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
@@ -117,6 +150,10 @@ def run() -> dict:
         eng, gf = engine_rate()
         mm = matmul_gflops()
         found[n] = (light, eng, gf, mm)
+    # the alternatives the engine was chosen from (1 thread): direct rank-1 writes, chunk sizes
+    _threads(1)
+    rank1 = rank1_rate()
+    by_chunk = {K: round(engine_rate(K=K, chunks=max(2, 384 // K))[0]) for K in (16, 32, 64, 128)}
     _threads(before)
     light_t = max(found, key=lambda n: found[n][0])
     eng_t = max(found, key=lambda n: found[n][1])
@@ -129,8 +166,14 @@ def run() -> dict:
             "by_threads": {n: {"lightning_steps_per_s": round(v[0], 1), "engine_model_steps_per_s": round(v[1])}
                            for n, v in found.items()},
             "units": "model-steps/s (one per-sample SGD step of one MLP 784-100-2)"},
+        "localization_engine_chunked_vs_rank1": {
+            "ratio": found[1][1] / rank1, "chunked_model_steps_per_s": round(found[1][1]),
+            "rank1_model_steps_per_s": round(rank1), "chunked_by_chunk_size": by_chunk, "threads": 1, "models": 256,
+            "units": "model-steps/s (rank1: stacked models, W1 written at every step)"},
         "localization_engine_compute_bound": {
             "ratio": gf / mm, "engine_gflops": round(gf, 2), "matmul_gflops": round(mm, 2), "threads": eng_t,
+            "by_threads": {n: {"engine_gflops": round(v[2], 2), "matmul_gflops": round(v[3], 2), "ratio": round(v[2] / v[3], 3)}
+                           for n, v in found.items()},
             "units": "GFLOP/s (engine: chunk_flops / time; matmul: 2 n^3 / time, n = 1024, float32)"},
     }
     for name, ov in (("localization_experiment", ["experiment=localization"]),
