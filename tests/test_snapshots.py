@@ -164,9 +164,14 @@ def test_snapshot_run_stores_init_and_every_epoch_with_images_and_curves(run_job
         assert frames.shape[0] == 3
     assert not (run / "snapshots" / "filters" / "fc1").exists()
     assert (run / "snapshots" / "changes.png").stat().st_size > 0
-    # W&B: an artifact of type snapshots was logged in the offline run
-    wandb_files = list((run / "wandb").rglob("*.wandb"))
-    assert wandb_files and any(b"snapshots" in f.read_bytes() for f in wandb_files)
+    # W&B (offline run): one image per conv layer and snapshot, the GIFs, and the artifact
+    (wb,) = list((run / "wandb").glob("offline-run-*"))
+    media = wb / "files" / "media"
+    for layer in ("conv1", "conv2"):
+        assert len(list((media / "images" / "snapshots" / "filters").glob(f"{layer}_*.png"))) == 3
+        assert len(list((media / "videos" / "snapshots" / "filters").glob(f"{layer}_animation_*.gif"))) == 1
+    run_id = wb.name.rsplit("-", 1)[-1]
+    assert f"snapshots-{run_id}".encode() in next(wb.glob("*.wandb")).read_bytes()
 
 
 def test_step_schedule_float16_and_chosen_layers(run_job, tmp_path):
