@@ -138,6 +138,12 @@ class LocalizationModule(L.LightningModule):
         self.log(f"{phase}/loss", loss, on_step=True, on_epoch=True, batch_size=int(n))
         self.log(f"{phase}/acc", acc, on_step=False, on_epoch=True, batch_size=int(n))
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=int(n))
+        if phase == "forks":  # each fork's online loss (mean over its models)
+            for f, spec in enumerate(self.fork_specs):
+                okf = ok[f::F]
+                if okf.any():
+                    self.log(f"forks/loss/{spec.key}", torch.where(okf, res.loss[f::F], 0.0).sum() / okf.sum(),
+                             on_step=True, on_epoch=False, batch_size=int(okf.sum()))
         return {"loss": loss, "phase": phase, "tally": res.tally, "total": res.total}
 
     def _fork(self) -> None:
