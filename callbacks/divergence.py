@@ -27,5 +27,5 @@ class DivergenceGuard(L.Callback):
             v = float(value) if isinstance(value, torch.Tensor) and value.numel() == 1 else None
             if v is not None and not math.isfinite(v):
                 raise DivergenceError(
-                    f"training diverged at step {trainer.global_step - 1} (epoch {trainer.current_epoch}): "
-                    f"{name} = {v}")
+                    f"training diverged at step {max(trainer.global_step - 1, 0)} (epoch "
+                    f"{trainer.current_epoch}, batch {batch_idx}): {name} = {v}")

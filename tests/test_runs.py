@@ -84,3 +84,13 @@ def test_user_error_inside_an_instantiated_constructor_is_one_line(capsys):
     assert e.value.code == 2
     err = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
     assert err == [l for l in err if l.startswith("knowloc: error: data.classes=")] and len(err) == 1
+
+
+def test_resume_from_a_path(run_job, tmp_path):
+    first = run_job(["data.first_n=800", "trainer.max_epochs=1", "logger=none"], name="first")
+    more = run_job(["data.first_n=800", "trainer.max_epochs=2", "logger=none", f"resume={tmp_path / 'first'}"],
+                   name="more")
+    assert first["status"] == more["status"] == "finished"
+    from knowloc.preflight import preflight
+
+    preflight([f"resume={tmp_path / 'first'}"])  # a path passes the command-line check

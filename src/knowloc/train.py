@@ -65,7 +65,7 @@ def quiet_logs(multirun: bool) -> None:
 def _resume_path(resume: Any, run_dir: Path) -> str | None:
     """``resume=true``: this run folder's ``checkpoints/last.ckpt``; ``resume=PATH``: a run folder
     or a checkpoint file."""
-    if resume in (None, False):
+    if resume in (None, False, "false", "False"):
         return None
     if resume is True:
         path = run_dir / "checkpoints" / "last.ckpt"
@@ -117,6 +117,7 @@ def run(cfg: DictConfig) -> dict:
     run_dir = hydra_dir or Path(cfg.paths.output_dir)
     validate(cfg)
     quiet_logs(multirun)
+    threads_before = torch.get_num_threads()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -167,6 +168,7 @@ def run(cfg: DictConfig) -> dict:
         status, error = "failed", f"{type(e).__name__}: {e}"
         raise
     finally:
+        torch.set_num_threads(threads_before)
         record.data["wandb_dir"] = finish_wandb(exit_code=0 if status == "finished" else 1)
         record.finish(status, _final_metrics(trainer), error)
     if status == "finished" and not multirun:
