@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import lightning as L
 import torch
@@ -18,7 +18,8 @@ KEY = "callbacks.freeze_layers"
 class FreezeLayers(L.Callback):
     """Freeze the parameters of ``layers`` (names or patterns such as ``conv*``, relative to the
     network) at the start of epoch ``at_epoch`` (0: at initialisation, before the optimizer is
-    built).
+    built). An entry ``NAME@EPOCH`` (``[conv1@0, conv2@3]``) or a mapping ``{conv1: 0, conv2: 3}``
+    gives a layer its own epoch.
 
     A frozen parameter gets ``requires_grad = False`` and is removed from every optimizer param
     group together with its optimizer state (momentum, Adam moments), so neither gradient steps
@@ -32,14 +33,32 @@ class FreezeLayers(L.Callback):
     freezes them again before its optimizer is rebuilt.
     """
 
-    def __init__(self, layers: Sequence[str] | str | None = (), at_epoch: int = 0):
-        if not isinstance(at_epoch, int) or isinstance(at_epoch, bool) or at_epoch < 0:
+    def __init__(self, layers: Sequence[str] | Mapping[str, int] | str | None = (), at_epoch: int = 0):
+        def epoch_ok(e) -> bool:
+            return isinstance(e, int) and not isinstance(e, bool) and e >= 0
+
+        if not epoch_ok(at_epoch):
             raise ConfigValueError(f"{KEY}.at_epoch", at_epoch, "an integer >= 0")
-        self.layer_patterns = [] if layers is None else ([layers] if isinstance(layers, str) else list(layers))
+        if layers is None:
+            layers = []
+        if isinstance(layers, str):
+            layers = [layers]
+        if isinstance(layers, Mapping):
+            self.schedule = [(str(p), e) for p, e in layers.items()]
+            for p, e in self.schedule:
+                if not epoch_ok(e):
+                    raise ConfigValueError(f"{KEY}.layers.{p}", e, "an epoch: an integer >= 0")
+        else:  # "conv2@3": conv2 at the start of epoch 3
+            self.schedule = []
+            for p in map(str, layers):
+                pattern, at, epoch = p.rpartition("@")
+                if at and not epoch.isdigit():
+                    raise ConfigValueError(f"{KEY}.layers", p, "NAME, a pattern, or NAME@EPOCH with an integer epoch >= 0")
+                self.schedule.append((pattern, int(epoch)) if at else (p, at_epoch))
         self.at_epoch = at_epoch
         self.frozen: list[str] = []  # layer names frozen so far
         self._module: torch.nn.Module | None = None
-        self._layers: dict[str, torch.nn.Module] = {}
+        self._due: dict[str, int] = {}  # layer name -> epoch at whose start it is frozen
         self._reference: dict[str, torch.Tensor] = {}
 
     # -- state ---------------------------------------------------------------------------------
@@ -58,9 +77,11 @@ class FreezeLayers(L.Callback):
         if stage != "fit":
             return
         self._module = pl_module
-        self._layers = select_layers(pl_module, self.layer_patterns, f"{KEY}.layers") if self.layer_patterns else {}
-        if self.at_epoch == 0 and self._layers:
-            self._freeze(self._layers)
+        self._due = {}
+        for pattern, epoch in self.schedule:
+            for name in select_layers(pl_module, [pattern], f"{KEY}.layers"):
+                self._due[name] = min(epoch, self._due.get(name, epoch))
+        self._freeze_due(0)
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # the optimizer exists now; a module whose configure_optimizers did not filter on
@@ -68,10 +89,10 @@ class FreezeLayers(L.Callback):
         self._drop_from_optimizers(trainer)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if self._layers and trainer.current_epoch >= self.at_epoch and not all(n in self.frozen for n in self._layers):
-            self._freeze(self._layers)
+        names = self._freeze_due(trainer.current_epoch)
+        if names:
             self._drop_from_optimizers(trainer)
-            log.info("froze %s at epoch %d", ", ".join(self._layers), trainer.current_epoch)
+            log.info("froze %s at epoch %d", ", ".join(names), trainer.current_epoch)
 
     def on_train_end(self, trainer, pl_module) -> None:
         from knowloc.artifacts import log_results
@@ -87,7 +108,13 @@ class FreezeLayers(L.Callback):
     # -- work ----------------------------------------------------------------------------------
     def _param(self, key: str) -> torch.Tensor:
         layer, _, name = key.rpartition(".")
-        return getattr(self._layers.get(layer) or select_layers(self._module, [layer], KEY)[layer], name).detach()
+        return getattr(select_layers(self._module, [layer], KEY)[layer], name).detach()
+
+    def _freeze_due(self, epoch: int) -> list[str]:
+        names = [n for n, e in self._due.items() if e <= epoch and n not in self.frozen]
+        if names:
+            self._freeze(select_layers(self._module, names, f"{KEY}.layers"))
+        return names
 
     def _freeze(self, layers: dict) -> None:
         for name, m in layers.items():

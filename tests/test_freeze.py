@@ -71,6 +71,23 @@ def test_freezing_at_a_later_epoch_stops_the_layer_there(tmp_path):
     assert not w.requires_grad and not in_optimizer(trainer, w) and w not in trainer.optimizers[0].state
 
 
+def test_each_layer_can_freeze_at_its_own_epoch(tmp_path):
+    snaps = WeightSnapshots(layers=["conv*"], filter_images=False, change_curves=False, log_artifact=False)
+    cb = FreezeLayers({"conv1": 0, "conv2": 2})
+    model, trainer, before = fit([cb, snaps], 3, tmp_path)
+    store = SnapshotStore(tmp_path)
+    for i in range(4):
+        assert torch.equal(store.load(i, "conv1"), before["conv1.weight"])
+    assert not torch.equal(store.load(2, "conv2"), store.load(1, "conv2"))  # still training in epoch 1
+    assert torch.equal(store.load(3, "conv2"), store.load(2, "conv2"))  # frozen from the start of epoch 2
+    assert cb.frozen == ["conv1", "conv2"] and sum(len(g["params"]) for g in trainer.optimizers[0].param_groups) == 4
+    assert FreezeLayers(["conv1@0", "conv2@2", "fc*"], at_epoch=5).schedule == [("conv1", 0), ("conv2", 2), ("fc*", 5)]
+    with pytest.raises(Exception, match="callbacks.freeze_layers.layers.conv2=-1 is not allowed"):
+        FreezeLayers({"conv2": -1})
+    with pytest.raises(Exception, match="callbacks.freeze_layers.layers='conv2@x' is not allowed"):
+        FreezeLayers(["conv2@x"])
+
+
 def test_freeze_experiment_records_bit_identical_conv_layers(run_job, tmp_path):
     rec = run_job(SMALL)
     assert rec["status"] == "finished"
