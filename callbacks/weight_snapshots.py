@@ -25,6 +25,7 @@ from knowloc.snapshots.changes import MEASURES, change, plot_changes
 from knowloc.snapshots.filters import render, write_gif, write_png
 from knowloc.snapshots.layers import select_layers
 from knowloc.snapshots.store import DTYPES, FOLDER, SnapshotStore
+from knowloc.snapshots.views import caption_of
 
 log = logging.getLogger("knowloc")
 KEY = "callbacks.weight_snapshots"
@@ -162,7 +163,7 @@ class WeightSnapshots(L.Callback):
     def _image(self, trainer, layer: str, w: torch.Tensor, entry: dict) -> None:
         from knowloc.tracking import wandb_run_of
 
-        text = f"{layer}  snapshot {entry['i']}  epoch {entry['epoch']:g}  step {entry['step']}"
+        text = caption_of(layer, entry)
         path = write_png(render(w, text, self.range_quantile), self._image_dir(layer) / f"{entry['i']:04d}.png")
         run = wandb_run_of(trainer)
         if run is not None:

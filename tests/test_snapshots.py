@@ -189,6 +189,18 @@ def test_step_schedule_float16_and_chosen_layers(run_job, tmp_path):
     ep = store.epochs
     assert ep[0] == 0 and all(b > a for a, b in zip(ep, ep[1:])) and ep[-1] == pytest.approx(2.0)
     assert not (tmp_path / "run" / "snapshots" / "filters").exists()
+    # the views can be built afterwards from the store alone
+    import imageio.v3 as iio
+    import pandas as pd
+
+    from knowloc.snapshots.views import write_views
+
+    write_views(tmp_path / "run", range_quantile=1.0)
+    for layer in ("conv1", "conv2"):
+        assert len(list((store.dir / "filters" / layer).glob("*.png"))) == len(store)
+        assert iio.imread(store.dir / "filters" / f"{layer}.gif", index=None).shape[0] == len(store)
+    table = pd.read_csv(store.dir / "changes.csv")
+    assert len(table) == 2 * len(store) and (table[table.i == 0].rel_dist_init == 0).all()
 
 
 def test_bad_snapshot_settings_give_one_line(knowloc_cli, run_job):

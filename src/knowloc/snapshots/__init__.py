@@ -20,6 +20,7 @@ A run with ``FreezeLayers`` adds ``freeze/frozen_params``, ``freeze/trainable_pa
 >>> from knowloc.snapshots import SnapshotStore, load_snapshot
 >>> w = load_snapshot("outputs/runs/<run>", "conv1", 0)     # conv1.weight at initialisation
 >>> store = SnapshotStore("outputs/runs/<run>"); store.epochs, store.layers
+>>> from knowloc.snapshots.views import write_views; write_views("outputs/runs/<run>")  # redraw from the store
 """
 
 from knowloc.snapshots.changes import MEASURES, change, changes_from_store, plot_changes
