@@ -159,7 +159,8 @@ def test_damaged_family_file_breaks_only_its_page(sweep_dir, tmp_path):
     (run / "metrics" / "metrics.csv").write_text("epoch,value\n0,1\n")  # no step column
     data = build(open_target(run))
     err = section(data, "error")
-    assert err["id"] == "overview"  # the module that failed names the page
+    assert err["id"] == "metrics" and err["title"] == "Metrics"  # in place of the page that failed
+    assert len({s["id"] for s in data["sections"]}) == len(data["sections"])
     assert "no 'step' column" in err["message"]
     assert section(data, "overview")["status"] == "finished"
 

@@ -43,7 +43,8 @@ def _page(builder: Callable, target) -> list[dict]:
     try:
         out = builder(target)
     except Exception as e:  # a damaged family file: show it on its page, keep the rest
-        name = builder.__module__.rsplit(".", 1)[-1]
+        name = builder.__name__ if builder.__module__.endswith(".overview") else builder.__module__.rsplit(".", 1)[-1]
+        name = {"history": "metrics"}.get(name, name)  # the tab's id, as when the page works
         message = str(e) if isinstance(e, FileProblem) else f"{type(e).__name__}: {e}"
         return [{"id": name, "title": name.capitalize(), "type": "error",
                  "message": message, "detail": traceback.format_exc(limit=3)}]
