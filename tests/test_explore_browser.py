@@ -179,6 +179,13 @@ def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(pag
     assert resp.status == 404 and "does not exist" in page.inner_text("#error-message")
     resp = page.goto(server.url + "?run=../..")
     assert resp.status == 403 and "outside the served folder" in page.inner_text("#error-message")
+    # /file serves viewable files inside the served folder only
+    resp = page.goto(server.url + "file?path=neurons/neurons/act3_grad_images.png")
+    assert resp.status == 200 and resp.headers["content-type"] == "image/png"
+    assert resp.body() == (root / "neurons" / "neurons" / "act3_grad_images.png").read_bytes()
+    for bad in ("../../../etc/passwd", "neurons/checkpoints/last.ckpt", "neurons/neurons/act3_stats.npz"):
+        resp = page.goto(server.url + "file?path=" + bad)
+        assert resp.status == 404 and "no such file inside the served folder" in page.inner_text("#error-message")
     # a run whose record breaks while served: error page; repaired: the report again
     run = root / "sweep" / "1"
     good = (run / "summary.json").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from knowloc.errors import UserError
@@ -45,8 +46,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         from knowloc.explore.server import serve
 
+        root = Path(args.path)
         try:
-            server = serve(args.path, port, quiet=not args.verbose)
+            server = serve(root.parent if root.is_file() else root, port, quiet=not args.verbose)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise UserError(f"--port={port} is already in use; choose another port, or --port 0 for a free one") from None
