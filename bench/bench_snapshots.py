@@ -15,8 +15,8 @@ import os
 import tempfile
 import time
 
-EPOCHS = int(os.environ.get("KNOWLOC_BENCH_SNAPSHOT_EPOCHS", 3))
-REPEATS = int(os.environ.get("KNOWLOC_BENCH_SNAPSHOT_REPEATS", 3))
+EPOCHS = int(os.environ.get("KNOWLOC_BENCH_SNAPSHOT_EPOCHS", 10))  # the experiment's default length
+REPEATS = int(os.environ.get("KNOWLOC_BENCH_SNAPSHOT_REPEATS", 2))
 BASE = ["experiment=snapshots", f"trainer.max_epochs={EPOCHS}", "trainer.enable_progress_bar=false",
         "logger=wandb", "test=false"]
 

@@ -198,7 +198,7 @@ class WeightSnapshots(L.Callback):
             results.update({f"snapshots/{name}/{k}": r[k] for k in ("rel_dist_init", "cos_init", "sign_flip_init")})
         if self.change_curves and self.rows:
             save_table(trainer, f"{FOLDER}/changes", pd.DataFrame(self.rows, columns=["i", "epoch", "step", "layer", *MEASURES]))
-            save_figure(trainer, f"{FOLDER}/changes", plot_changes(self.rows))
+            save_figure(trainer, f"{FOLDER}/changes", plot_changes(self.rows), tight=False)
         log_results(trainer, results)
         if self.log_artifact:
             self._log_artifact(trainer)

@@ -112,7 +112,12 @@ def write_gif(frames: Sequence[np.ndarray | str | Path], path: str | Path, secon
         p = np.full((h, w, 3), 255, np.uint8)
         p[: i.shape[0], : i.shape[1]] = i[..., :3]
         padded.append(p)
+    from PIL import Image
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, padded, duration=seconds_per_frame * 1000, loop=0)
+    # fast octree palette per frame (PIL's default median cut dominates the callback's cost)
+    pal = [Image.fromarray(p).quantize(colors=256, method=Image.Quantize.FASTOCTREE) for p in padded]
+    pal[0].save(path, save_all=True, append_images=pal[1:], duration=int(seconds_per_frame * 1000), loop=0,
+                optimize=False)
     return path
