@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 export WANDB_MODE ?= offline
 
-.PHONY: install run test bench clean
+.PHONY: install browser run test bench clean
 
 # Install once; again only when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
@@ -21,7 +21,14 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/knowloc
 
-test: install
+# The explorer's browser tests drive Debian's headless Chromium (never a browser Playwright downloads).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  echo "installing Debian's chromium for the explorer's browser tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: install browser
 	$(PY) -m pytest -q
 
 $(BENCH_STAMP): $(STAMP) constraints-bench.txt
