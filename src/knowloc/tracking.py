@@ -41,9 +41,12 @@ def wandb_logger(save_dir: str, project: str = "knowloc", group: str | None = No
     if OmegaConf.is_config(run_config):
         run_config = OmegaConf.to_container(run_config, resolve=True)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(project=project, group=group or sweep_group(), job_type=job_type,
-                       tags=list(tags or []), name=name, entity=entity, save_dir=str(save_dir),
-                       config=run_config, log_model=log_model, reinit="finish_previous")
+    logger = WandbLogger(project=project, group=group or sweep_group(), job_type=job_type,
+                         tags=list(tags or []), name=name, entity=entity, save_dir=str(save_dir),
+                         config=run_config, log_model=log_model, reinit="finish_previous")
+    # Lightning always passes `anonymous`, which this wandb only warns about (it has no effect)
+    getattr(logger, "_wandb_init", {}).pop("anonymous", None)
+    return logger
 
 
 def csv_logger(save_dir: str) -> Logger:
