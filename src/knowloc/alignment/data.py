@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from knowloc.data.image import EpochSeededSampler, _stacked
+from knowloc.data.image import EpochSeededSampler, FieldsDataset, stacked
 from knowloc.errors import ConfigValueError
 
 SPLITS = ("train", "val", "test")
@@ -58,21 +58,6 @@ class EqualitySplit:
 
     def __len__(self) -> int:
         return len(self.y)
-
-
-class _XY(Dataset):
-    def __init__(self, split: EqualitySplit):
-        self.split = split
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, i):
-        return self.split.x[i], self.split.y[i]
-
-    def __getitems__(self, idx):
-        idx = torch.as_tensor(idx)
-        return self.split.x[idx], self.split.y[idx]
 
 
 def _check(key: str, value, lo: int = 1) -> int:
@@ -127,7 +112,7 @@ class EqualityDataModule(L.LightningDataModule):
         self.setup()
         data = self.splits[split]
         sampler = EpochSeededSampler(len(data), self.seed, shuffle)
-        return DataLoader(_XY(data), batch_size=batch_size, sampler=sampler, collate_fn=_stacked,
+        return DataLoader(FieldsDataset(data), batch_size=batch_size, sampler=sampler, collate_fn=stacked,
                           num_workers=self.num_workers)
 
     def train_dataloader(self):
@@ -164,23 +149,6 @@ def sample_triples(n: int, vocab: torch.Tensor, generator: torch.Generator) -> I
     parts = [sample_equality(n, vocab, generator) for _ in ROLES]
     return InterchangeSplit(torch.stack([p[0] for p in parts], 1), torch.stack([p[2] for p in parts], 1),
                             torch.stack([p[3] for p in parts], 1))
-
-
-class _Triples(Dataset):
-    def __init__(self, split: InterchangeSplit):
-        self.split = split
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, i):
-        s = self.split
-        return s.x[i], s.ab[i], s.cd[i]
-
-    def __getitems__(self, idx):
-        idx = torch.as_tensor(idx)
-        s = self.split
-        return s.x[idx], s.ab[idx], s.cd[idx]
 
 
 class InterchangeDataModule(L.LightningDataModule):
@@ -226,8 +194,8 @@ class InterchangeDataModule(L.LightningDataModule):
                 "test_items": "fresh vocabulary (disjoint from training items)"}
 
     def _loader(self, split: InterchangeSplit, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(_Triples(split), batch_size=batch_size,
-                          sampler=EpochSeededSampler(len(split), self.seed, shuffle), collate_fn=_stacked,
+        return DataLoader(FieldsDataset(split, ("x", "ab", "cd")), batch_size=batch_size,
+                          sampler=EpochSeededSampler(len(split), self.seed, shuffle), collate_fn=stacked,
                           num_workers=self.num_workers)
 
     def train_dataloader(self):

@@ -26,22 +26,27 @@ class TensorSplit:
         return len(self.y)
 
 
-class _SplitDataset(Dataset):
-    def __init__(self, split: TensorSplit):
-        self.split = split
+class FieldsDataset(Dataset):
+    """A dataset over tensors held as attributes of ``split`` (``fields``, default x and y),
+    fetched a whole batch at a time (one indexing op per field and batch); pair it with
+    ``collate_fn=stacked``."""
+
+    def __init__(self, split, fields: tuple[str, ...] = ("x", "y")):
+        self.split, self.fields = split, tuple(fields)
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i):
-        return self.split.x[i], self.split.y[i]
+        return tuple(getattr(self.split, f)[i] for f in self.fields)
 
-    def __getitems__(self, idx):  # batched fetch: one indexing op per batch
+    def __getitems__(self, idx):  # batched fetch
         idx = torch.as_tensor(idx)
-        return self.split.x[idx], self.split.y[idx]
+        return tuple(getattr(self.split, f)[idx] for f in self.fields)
 
 
-def _stacked(batch):
+def stacked(batch):
+    """collate_fn for FieldsDataset: the batch is already stacked."""
     return batch
 
 
@@ -161,8 +166,8 @@ class ImageDataModule(L.LightningDataModule):
     # -- loaders -------------------------------------------------------------------------------
     def _loader(self, split: TensorSplit, batch_size: int, shuffle: bool) -> DataLoader:
         sampler = EpochSeededSampler(len(split), self.seed, shuffle)
-        return DataLoader(_SplitDataset(split), batch_size=batch_size, sampler=sampler,
-                          collate_fn=_stacked, num_workers=self.num_workers)
+        return DataLoader(FieldsDataset(split), batch_size=batch_size, sampler=sampler,
+                          collate_fn=stacked, num_workers=self.num_workers)
 
     def train_dataloader(self):
         return self._loader(self.train_split, self.batch_size, self.shuffle)

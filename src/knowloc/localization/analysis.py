@@ -46,20 +46,9 @@ def fork_distance(forks: torch.Tensor, fork_groups: Sequence[int], n_groups: int
     return torch.stack(out)
 
 
-def pearson_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, int]:
-    """(rho, low, high, n): Pearson correlation with the Fisher-z 95% interval."""
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    n = len(a)
-    if n < 4 or a.std() == 0 or b.std() == 0:
-        return math.nan, math.nan, math.nan, n
-    rho = float(np.corrcoef(a, b)[0, 1])
-    z, half = math.atanh(min(max(rho, -0.9999999), 0.9999999)), Z975 / math.sqrt(n - 3)
-    return rho, math.tanh(z - half), math.tanh(z + half), n
-
-
-def spearman_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, int]:
-    """(rho_s, low, high, n): Spearman correlation, interval with standard error sqrt(1.06/(n-3))."""
+def _correlation_ci(a: np.ndarray, b: np.ndarray, ranks: bool, var_factor: float) -> tuple[float, float, float, int]:
+    """(rho, low, high, n) over the finite pairs: rho = corr(a, b) (of their ranks when ``ranks``),
+    interval tanh(atanh(rho) ± z_0.975 · sqrt(var_factor / (n - 3)))."""
     from scipy import stats
 
     ok = np.isfinite(a) & np.isfinite(b)
@@ -67,9 +56,21 @@ def spearman_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, int]
     n = len(a)
     if n < 4 or a.std() == 0 or b.std() == 0:
         return math.nan, math.nan, math.nan, n
-    rho = float(np.corrcoef(stats.rankdata(a), stats.rankdata(b))[0, 1])
-    z, half = math.atanh(min(max(rho, -0.9999999), 0.9999999)), Z975 * math.sqrt(1.06 / (n - 3))
+    if ranks:
+        a, b = stats.rankdata(a), stats.rankdata(b)
+    rho = float(np.corrcoef(a, b)[0, 1])
+    z, half = math.atanh(min(max(rho, -0.9999999), 0.9999999)), Z975 * math.sqrt(var_factor / (n - 3))
     return rho, math.tanh(z - half), math.tanh(z + half), n
+
+
+def pearson_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, int]:
+    """(rho, low, high, n): Pearson correlation with the Fisher-z 95% interval (se 1/sqrt(n-3))."""
+    return _correlation_ci(a, b, ranks=False, var_factor=1.0)
+
+
+def spearman_ci(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, int]:
+    """(rho_s, low, high, n): Spearman correlation, interval with standard error sqrt(1.06/(n-3))."""
+    return _correlation_ci(a, b, ranks=True, var_factor=1.06)
 
 
 def welch(r: np.ndarray, d: np.ndarray) -> tuple[float, float, float, float]:
