@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from knowloc.data.sources import Source, load_source
+from knowloc.data.sources import Source, load_pool
 from knowloc.data.transforms import SCALINGS, normalize_classes, scale_images, select_classes
 from knowloc.errors import ConfigValueError
 
@@ -114,13 +114,9 @@ class ImageDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_split is not None:
             return
-        src = load_source(self.name, self.root, self.download)
+        src, *pool = load_pool(self.name, self.root, self.download, self.first_n, self.classes)
         self.source = src
-        images, labels = src.images, src.labels
-        if self.first_n is not None:
-            images, labels = images[: self.first_n], labels[: self.first_n]
-        keep, y = select_classes(labels, self.classes)
-        pool = (images[keep], y, labels[keep], keep)
+        pool, keep = tuple(pool), pool[3]
         g = torch.Generator().manual_seed(self.seed)
         if src.test_images is None:
             n_test = int(round(self.test_fraction * len(keep)))

@@ -120,6 +120,20 @@ def _cifar10_class():
 SOURCES = ("mnist_embedded", "mnist", "fashion_mnist", "cifar10")
 
 
+def load_pool(name: str, root: str | None, download: bool, first_n: int | None, classes):
+    """The training pool in data-set order: load ``name``, keep its first ``first_n`` samples, then
+    the samples of ``classes`` (``classes[i]`` -> label i). Returns (source, images, new labels,
+    original labels, positions in the data set)."""
+    from knowloc.data.transforms import select_classes
+
+    src = load_source(name, root, download)
+    images, labels = src.images, src.labels
+    if first_n is not None:
+        images, labels = images[:first_n], labels[:first_n]
+    keep, y = select_classes(labels, classes)
+    return src, images[keep], y, labels[keep], keep
+
+
 def load_source(name: str, root: str | None = None, download: bool = False) -> Source:
     """Load a data set by name (``data.name``)."""
     if name == "mnist_embedded":

@@ -24,7 +24,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from knowloc.data import load_source, scale_images, select_classes
+from knowloc.data import load_pool, scale_images, select_classes
 from knowloc.data.transforms import normalize_classes
 from knowloc.errors import ConfigValueError
 
@@ -113,16 +113,13 @@ class LocalizationDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.x is not None:
             return
-        src = load_source(self.name, self.root, self.download)
+        src, images, y, cls, keep = load_pool(self.name, self.root, self.download, self.pool_size,
+                                              self.superclasses)
         self.source = src
-        images, labels = src.images, src.labels
-        if self.pool_size is not None:
-            images, labels = images[: self.pool_size], labels[: self.pool_size]
-        keep, y = select_classes(labels, self.superclasses)
         if len(keep) < 4:
             raise ConfigValueError("data.superclasses", self.superclasses, "digits present in the pool")
-        self.x = scale_images(images[keep], self.scaling).flatten(1).contiguous()
-        self.y, self.cls = y, labels[keep]
+        self.x = scale_images(images, self.scaling).flatten(1).contiguous()
+        self.y, self.cls = y, cls
         self.n_phase1 = max(1, int(round(self.phase1_fraction * len(y))))
         rest = torch.arange(self.n_phase1, len(y))
         self.phase1_index = torch.arange(self.n_phase1).repeat(self.phase1_epochs)
