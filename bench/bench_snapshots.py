@@ -32,7 +32,7 @@ def fit_seconds(overrides: list[str], out: str) -> tuple[float, float, float]:
 
     from knowloc.api import compose
     from knowloc.tracking import finish_wandb
-    from knowloc.train import instantiate_all
+    from knowloc.train import instantiate_all, instantiate_loggers
 
     os.environ.setdefault("WANDB_MODE", "offline")
     cfg = compose(overrides, out)
@@ -40,8 +40,7 @@ def fit_seconds(overrides: list[str], out: str) -> tuple[float, float, float]:
     dm = instantiate(cfg.data)
     model = instantiate(cfg.model)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    loggers = [instantiate(lg, **({"run_config": resolved} if name == "wandb" else {}))
-               for name, lg in cfg.logger.items()]
+    loggers = instantiate_loggers(cfg.logger, resolved)
     profiler = SimpleProfiler(dirpath=out, filename="profile")
     trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.callbacks), logger=loggers,
                           default_root_dir=out, profiler=profiler)

@@ -148,7 +148,7 @@ def preflight(argv: Sequence[str]) -> None:
             try:
                 return comp(ovs)
             except Exception as e:  # Hydra/OmegaConf composition errors
-                raise _explain(e, culprit, lambda o: comp(o)) from None
+                raise _explain(e, culprit, comp) from None
 
         try:
             defaults_cfg = comp([])
@@ -183,11 +183,9 @@ def preflight(argv: Sequence[str]) -> None:
 
 
 def _validate(cfg: DictConfig) -> None:
-    cfg = cfg.copy()
-    with_hydra = "hydra" in cfg
-    if with_hydra:
-        from omegaconf import open_dict
+    from omegaconf import open_dict
 
-        with open_dict(cfg):
-            del cfg["hydra"]
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
     validate(cfg)

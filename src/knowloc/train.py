@@ -106,6 +106,19 @@ def instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in node.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
+def instantiate_loggers(node: DictConfig | None, resolved: dict) -> list:
+    """The loggers of the ``logger`` group; W&B gets the resolved config as its run config (passed
+    non-recursively, so the ``_target_`` nodes inside it are not instantiated a second time)."""
+    from hydra.utils import instantiate
+
+    loggers = []
+    for name, lg in (node or {}).items():
+        if isinstance(lg, DictConfig) and "_target_" in lg:
+            extra = {"run_config": resolved, "_recursive_": False} if name == "wandb" else {}
+            loggers.append(instantiate(lg, **extra))
+    return loggers
+
+
 def run(cfg: DictConfig) -> dict:
     """Run one job; returns its record (the content of ``summary.json``)."""
     import lightning as L
@@ -129,12 +142,7 @@ def run(cfg: DictConfig) -> dict:
         datamodule = instantiate(cfg.data)
         model = instantiate(cfg.model)
         callbacks = instantiate_all(cfg.get("callbacks"))
-        loggers = []
-        if cfg.get("logger"):
-            for name, lg in cfg.logger.items():
-                if isinstance(lg, DictConfig) and "_target_" in lg:
-                    extra = {"run_config": resolved, "_recursive_": False} if name == "wandb" else {}
-                    loggers.append(instantiate(lg, **extra))
+        loggers = instantiate_loggers(cfg.get("logger"), resolved)
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                               default_root_dir=str(run_dir),
                               enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun)
