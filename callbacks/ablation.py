@@ -56,10 +56,14 @@ class AblationAnalysis(L.Callback):
         self.matrix: torch.Tensor | None = None
         self.knockout: dict | None = None
 
-    def setup(self, trainer, pl_module, stage: str) -> None:
+    def check(self, pl_module) -> None:
+        """Before training (knowloc's job calls it before any logger exists): the layer exists."""
         from knowloc.neurons.trace import get_layer
 
         get_layer(getattr(pl_module, "net", pl_module), self.layer, "callbacks.ablation.layer")
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self.check(pl_module)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         dm = trainer.datamodule

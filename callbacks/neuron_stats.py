@@ -55,12 +55,17 @@ class NeuronStats(L.Callback):
     def _net(pl_module):
         return getattr(pl_module, "net", pl_module)
 
+    def check(self, pl_module) -> None:
+        """Before training (knowloc's job calls it before any logger exists): every layer exists."""
+        for name in self.layers:
+            get_layer(self._net(pl_module), name, "callbacks.neuron_stats.layers")
+
     def setup(self, trainer, pl_module, stage: str) -> None:
         if stage != "fit" or self._traces:
             return
         net = self._net(pl_module)
+        self.check(pl_module)
         for name in self.layers:
-            get_layer(net, name, "callbacks.neuron_stats.layers")
             self._traces.append(Trace(net, name, edit_output=self._watch(name), retain_output=False))
 
     def teardown(self, trainer, pl_module, stage: str) -> None:

@@ -45,8 +45,15 @@ def save_image_file(trainer, name: str, path: Path) -> None:
         run.log({name: wandb.Image(str(path)) if path.suffix != ".gif" else wandb.Video(str(path), format="gif")})
 
 
+def table_key(name: str) -> str:
+    """The W&B key of the table ``name`` (distinct from the figure key ``name``)."""
+    return f"{name}_table"
+
+
 def save_table(trainer, name: str, table, wandb_rows: int | None = 10000) -> Path:
-    """``<run>/<name>.csv`` from a pandas DataFrame, and a W&B table (first ``wandb_rows`` rows)."""
+    """``<run>/<name>.csv`` from a pandas DataFrame, and a W&B table (first ``wandb_rows`` rows)
+    under key ``<name>_table``: a figure of the same name (:func:`save_figure`, key ``<name>``)
+    would otherwise replace the table in the W&B run summary."""
     path = run_dir(trainer) / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
@@ -55,7 +62,7 @@ def save_table(trainer, name: str, table, wandb_rows: int | None = 10000) -> Pat
         import wandb
 
         shown = table if wandb_rows is None else table.head(wandb_rows)
-        run.log({name: wandb.Table(dataframe=shown.reset_index(drop=True))})
+        run.log({table_key(name): wandb.Table(dataframe=shown.reset_index(drop=True))})
     return path
 
 

@@ -58,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     _hydra_entry()
     if train.FAILED_JOBS:
         n = len(train.FAILED_JOBS)
-        print(f"knowloc: {n} job(s) failed: " + ", ".join(train.FAILED_JOBS), file=sys.stderr)
+        if n > 1 or "-m" in argv or "--multirun" in argv:  # a single run has said it once already
+            print(f"knowloc: {n} job(s) failed: " + ", ".join(train.FAILED_JOBS), file=sys.stderr)
         sys.exit(3)
 
 

@@ -100,6 +100,26 @@ def _explain(exc: Exception, override: str | None, compose) -> UserError:
     return UserError(first)
 
 
+def closest_first(value: str, options: Sequence[str]) -> list[str]:
+    """``options`` ordered by similarity to ``value`` (difflib's ratio, highest first)."""
+    import difflib
+
+    return sorted(options, key=lambda o: (-difflib.SequenceMatcher(None, value, o).ratio(), o))
+
+
+def _check_experiment(cfg: DictConfig) -> None:
+    """``experiment`` is an optional group (absent by default), so Hydra silently skips an option
+    that does not exist; here it is an error naming the experiments, the closest match first."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    name = OmegaConf.select(cfg, "hydra.runtime.choices.experiment", default=None)
+    if name is None:
+        return
+    options = GlobalHydra.instance().config_loader().get_group_options("experiment")
+    if str(name) not in options:
+        raise ConfigValueError("experiment", str(name), "one of " + ", ".join(closest_first(str(name), options)))
+
+
 def _leaf(cfg: DictConfig, key: str) -> Any:
     try:
         return OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
@@ -146,9 +166,11 @@ def preflight(argv: Sequence[str]) -> None:
 
         def checked(ovs: list[str], culprit: str | None) -> DictConfig:
             try:
-                return comp(ovs)
+                cfg = comp(ovs)
             except Exception as e:  # Hydra/OmegaConf composition errors
                 raise _explain(e, culprit, comp) from None
+            _check_experiment(cfg)
+            return cfg
 
         try:
             defaults_cfg = comp([])
@@ -171,6 +193,8 @@ def preflight(argv: Sequence[str]) -> None:
                 _type_check(key, _leaf(cfg, key), _leaf(defaults_cfg, key))
         cfg = checked(base, None)
         _validate(cfg)
+        if not args.cfg:
+            _check_output_folder(cfg, bool(args.multirun))
         for i, key, values in sweeps:
             for v in values[1:]:
                 ovs = list(base)
@@ -180,6 +204,31 @@ def preflight(argv: Sequence[str]) -> None:
                     _type_check(key, _leaf(cfg_v, key), _leaf(defaults_cfg, key))
                 _validate(cfg_v)
     GlobalHydra.instance().clear()
+
+
+def _check_output_folder(cfg: DictConfig, multirun: bool) -> None:
+    """The run (or sweep) folder can be created and written: a temporary folder is made and removed
+    in it, or in its nearest existing parent, so Hydra never fails half-way creating it."""
+    import tempfile
+    from pathlib import Path
+
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        folder = str(OmegaConf.select(cfg, key))
+    except Exception:  # an interpolation only Hydra's job can resolve
+        return
+    path = Path(folder).expanduser().absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    hint = "" if multirun or "hydra.run.dir" in " ".join(map(str, cfg.hydra.overrides.hydra)) else \
+        " (set KNOWLOC_OUTPUTS or hydra.run.dir)"
+    if not existing.is_dir():
+        raise ConfigValueError(key, folder, f"a folder that can be written ({existing} is a file){hint}")
+    try:
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as e:
+        raise ConfigValueError(key, folder, f"a folder that can be written ({existing}: {e.strerror}){hint}") from None
 
 
 def _validate(cfg: DictConfig) -> None:

@@ -21,12 +21,45 @@ def by_activation(mapping, name):
     return mapping[name] if name in mapping else mapping["default"]
 
 
+def experiment_descriptions() -> dict[str, str]:
+    """``{name: first sentence}`` of the comment heading each ``conf/experiment/<name>.yaml``
+    (the lines after ``# @package``, up to the first example line ``#   knowloc ...``)."""
+    import re
+    from importlib import resources
+
+    out = {}
+    for f in sorted(resources.files("knowloc.conf").joinpath("experiment").iterdir(), key=lambda f: f.name):
+        if not f.name.endswith(".yaml"):
+            continue
+        words = []
+        for line in f.read_text().splitlines():
+            if line.startswith("# @package"):
+                continue
+            if not line.startswith("#") or line.startswith("#  "):
+                break
+            words.append(line[1:].strip())
+        text = " ".join(words)
+        out[f.name[:-5]] = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0].rstrip(".;")
+    return out
+
+
+def experiments_help() -> str:
+    """``${knowloc.experiments_help:}``: one entry per experiment for ``knowloc --help``."""
+    import textwrap
+
+    lines = []
+    for name, text in experiment_descriptions().items():
+        lines += textwrap.wrap(text, width=100, initial_indent=f"  {name:<20}", subsequent_indent=" " * 22)
+    return "\n".join(lines)
+
+
 def register() -> None:
     for name, fn in {
         "knowloc.num_classes": num_classes,
         "knowloc.channels": lambda data_name: _CHANNELS.get(str(data_name), 1),
         "knowloc.image_size": lambda data_name: _SIZES.get(str(data_name), 28),
         "knowloc.by_activation": by_activation,
+        "knowloc.experiments_help": experiments_help,
     }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -30,8 +30,10 @@ def sweep_group() -> str | None:
 
 def wandb_logger(save_dir: str, project: str = "knowloc", group: str | None = None,
                  job_type: str | None = None, tags: list[str] | None = None, name: str | None = None,
-                 entity: str | None = None, run_config: dict | None = None, log_model: bool = False) -> Logger:
-    """A Lightning ``WandbLogger``; offline unless the user sets ``WANDB_MODE``."""
+                 entity: str | None = None, run_config: dict | None = None, log_model: bool = False,
+                 run_id: str | None = None) -> Logger:
+    """A Lightning ``WandbLogger``; offline unless the user sets ``WANDB_MODE``. ``run_id``
+    continues that W&B run (W&B's resume mode ``allow``: same id, history appended)."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     from lightning.pytorch.loggers import WandbLogger
@@ -43,14 +45,51 @@ def wandb_logger(save_dir: str, project: str = "knowloc", group: str | None = No
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     logger = WandbLogger(project=project, group=group or sweep_group(), job_type=job_type,
                          tags=list(tags or []), name=name, entity=entity, save_dir=str(save_dir),
-                         config=run_config, log_model=log_model, reinit="finish_previous")
+                         config=run_config, log_model=log_model, reinit="finish_previous",
+                         **({"id": run_id, "resume": "allow"} if run_id else {}))
     # Lightning always passes `anonymous`, which this wandb only warns about (it has no effect)
     getattr(logger, "_wandb_init", {}).pop("anonymous", None)
     return logger
 
 
-def csv_logger(save_dir: str) -> Logger:
-    """Metrics history as ``<run>/metrics/metrics.csv``."""
+class ResumedCSVLogger(CSVLogger):
+    """A CSVLogger that keeps the rows of ``metrics.csv`` logged before step ``resume_step`` (the
+    global step of the checkpoint a run resumes from); later rows are logged again by the resumed
+    run. Lightning's CSV writer would otherwise delete the file."""
+
+    def __init__(self, *args, resume_step: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._resume_step = resume_step
+
+    @property
+    def experiment(self):
+        if self._experiment is not None:
+            return self._experiment
+        import csv
+        import warnings
+
+        path = Path(self.log_dir) / "metrics.csv"
+        rows = []
+        if path.is_file():
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    if row.get("step") not in (None, "") and int(float(row["step"])) < self._resume_step:
+                        rows.append({k: (int(float(v)) if k in ("step", "epoch") else float(v))
+                                     for k, v in row.items() if v not in (None, "")})
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+            writer = super().experiment
+        if rows:
+            writer.metrics = rows + writer.metrics
+            writer.save()
+        return writer
+
+
+def csv_logger(save_dir: str, resume_step: int | None = None) -> Logger:
+    """Metrics history as ``<run>/metrics/metrics.csv``; ``resume_step``: continue that file,
+    keeping its rows before the step (see :class:`ResumedCSVLogger`)."""
+    if resume_step is not None:
+        return ResumedCSVLogger(save_dir=str(save_dir), name="metrics", version="", resume_step=resume_step)
     return CSVLogger(save_dir=str(save_dir), name="metrics", version="")
 
 
@@ -62,6 +101,13 @@ def wandb_run_of(trainer) -> Any:
         if isinstance(lg, WandbLogger):
             return lg.experiment
     return None
+
+
+def wandb_run_id(folder: str | Path | None) -> str | None:
+    """The run id of a local W&B run folder (``offline-run-<date>_<time>-<id>`` or ``run-...-<id>``)."""
+    if not folder:
+        return None
+    return Path(folder).name.rsplit("-", 1)[-1] or None
 
 
 def finish_wandb(exit_code: int = 0) -> str | None:

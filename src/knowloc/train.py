@@ -40,7 +40,8 @@ def _hydra_context() -> tuple[Path | None, dict, list[str], bool]:
 
 class _DropTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip:" not in record.getMessage()
+        msg = record.getMessage()  # Ctrl-C: knowloc prints its own line (interrupted_line)
+        return "Tip:" not in msg and "Detected KeyboardInterrupt" not in msg
 
 
 def quiet_logs(multirun: bool) -> None:
@@ -51,6 +52,8 @@ def quiet_logs(multirun: bool) -> None:
     warnings.filterwarnings("ignore", message=".*treespec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")  # Slurm installed, not used
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # resume
     for name in ("lightning.pytorch", "lightning.fabric"):
         lg = logging.getLogger(name)
         lg.propagate = False
@@ -60,23 +63,6 @@ def quiet_logs(multirun: bool) -> None:
             if not any(isinstance(f, _DropTips) for f in h.filters):
                 h.addFilter(_DropTips())
         lg.setLevel(logging.WARNING if multirun else logging.INFO)
-
-
-def _resume_path(resume: Any, run_dir: Path) -> str | None:
-    """``resume=true``: this run folder's ``checkpoints/last.ckpt``; ``resume=PATH``: a run folder
-    or a checkpoint file."""
-    if resume in (None, False, "false", "False"):
-        return None
-    if resume is True:
-        path = run_dir / "checkpoints" / "last.ckpt"
-    else:
-        path = Path(str(resume))
-        if path.is_dir():
-            path = path / "checkpoints" / "last.ckpt"
-    if not path.is_file():
-        raise UserError(f"resume={resume!r}: no checkpoint at {path} (resume=true continues the run in "
-                        f"hydra.run.dir; resume=PATH takes a run folder or a .ckpt file)")
-    return str(path)
 
 
 def _user_error_in(exc: BaseException) -> UserError | None:
@@ -106,17 +92,73 @@ def instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in node.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
-def instantiate_loggers(node: DictConfig | None, resolved: dict) -> list:
+def instantiate_loggers(node: DictConfig | None, resolved: dict, resume=None) -> list:
     """The loggers of the ``logger`` group; W&B gets the resolved config as its run config (passed
-    non-recursively, so the ``_target_`` nodes inside it are not instantiated a second time)."""
+    non-recursively, so the ``_target_`` nodes inside it are not instantiated a second time).
+    Resuming in the same folder (``resume``: :class:`knowloc.resume.Resume`) continues the W&B run
+    (same id) and keeps the CSV rows logged before the checkpoint."""
     from hydra.utils import instantiate
 
+    same = resume is not None and resume.same_folder
     loggers = []
     for name, lg in (node or {}).items():
         if isinstance(lg, DictConfig) and "_target_" in lg:
-            extra = {"run_config": resolved, "_recursive_": False} if name == "wandb" else {}
+            extra = {}
+            if name == "wandb":
+                extra = {"run_config": resolved, "_recursive_": False}
+                if same and resume.wandb_id:
+                    extra["run_id"] = resume.wandb_id
+            elif name == "csv" and same:
+                extra = {"resume_step": resume.global_step}
             loggers.append(instantiate(lg, **extra))
     return loggers
+
+
+def check_before_training(datamodule, model, callbacks: list) -> None:
+    """What can fail before training fails here, before any logger (a W&B run) or trainer exists:
+    an image data module builds its splits (an empty class fails), and each callback with a
+    ``check(pl_module)`` method checks itself against the model (layer names)."""
+    from knowloc.data.image import ImageDataModule
+
+    if isinstance(datamodule, ImageDataModule):
+        datamodule.setup("fit")
+    for cb in callbacks:
+        if callable(getattr(cb, "check", None)):
+            cb.check(model)
+
+
+_HYDRA_FILES = {".hydra", "summary.json"}
+
+
+def discard_unstarted(run_dir: Path) -> None:
+    """Remove a run folder that holds only what Hydra and the record wrote before a user error
+    (``.hydra/``, the job log, ``summary.json``): nothing ran, so no half-written run is left."""
+    import shutil
+
+    try:
+        entries = list(run_dir.iterdir())
+    except OSError:
+        return
+    if entries and all(p.name in _HYDRA_FILES or p.suffix == ".log" for p in entries):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def resume_command(run_dir: Path, overrides: list[str]) -> str:
+    """The command line that resumes the run in ``run_dir``."""
+    import shlex
+
+    prog = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "knowloc" else "knowloc"
+    keep = [o for o in overrides if not o.startswith(("resume=", "hydra.run.dir="))]
+    return " ".join(shlex.quote(a) for a in [prog, *keep, f"hydra.run.dir={run_dir}", "resume=true"])
+
+
+def interrupted_line(trainer, run_dir: Path, overrides: list[str]) -> str:
+    """One line: where the run stopped, its folder, and how to resume it."""
+    where = (f"at epoch {trainer.current_epoch}, step {trainer.global_step}" if trainer is not None
+             else "before training")
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return f"knowloc: interrupted {where}; run folder {run_dir}; resume with: {resume_command(run_dir, overrides)}"
+    return f"knowloc: interrupted {where}; run folder {run_dir}; no checkpoint yet, so run it again to start over"
 
 
 def run(cfg: DictConfig) -> dict:
@@ -124,11 +166,17 @@ def run(cfg: DictConfig) -> dict:
     import lightning as L
     from hydra.utils import instantiate
 
-    from knowloc.tracking import finish_wandb
+    from knowloc.resume import prepare as prepare_resume
+    from knowloc.tracking import finish_wandb, wandb_run_id
 
     hydra_dir, choices, overrides, multirun = _hydra_context()
     run_dir = hydra_dir or Path(cfg.paths.output_dir)
-    validate(cfg)
+    try:
+        validate(cfg)
+        resume = prepare_resume(cfg, run_dir)
+    except UserError:
+        discard_unstarted(run_dir)
+        raise
     quiet_logs(multirun)
     threads_before = torch.get_num_threads()
     if cfg.get("threads"):
@@ -136,21 +184,24 @@ def run(cfg: DictConfig) -> dict:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     record = RunRecord(run_dir, resolved, int(cfg.seed), choices, overrides)
     trainer = None
+    started = False
     status, error, exit_code = "failed", None, 1
     try:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
         model = instantiate(cfg.model)
         callbacks = instantiate_all(cfg.get("callbacks"))
-        loggers = instantiate_loggers(cfg.get("logger"), resolved)
+        check_before_training(datamodule, model, callbacks)
+        loggers = instantiate_loggers(cfg.get("logger"), {**resolved, "choices": choices, "overrides": overrides},
+                                      resume)
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                               default_root_dir=str(run_dir),
                               enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun)
-        ckpt = _resume_path(cfg.get("resume"), run_dir)
         if hasattr(datamodule, "describe"):
             record.data["data"] = datamodule.describe()
             record.save()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt)
+        started = True
+        trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume.path) if resume else None)
         if trainer.interrupted:
             status, exit_code = "interrupted", 130
         else:
@@ -159,15 +210,15 @@ def run(cfg: DictConfig) -> dict:
             status, exit_code = "finished", 0
     except DivergenceError as e:
         status, error, exit_code = "failed", str(e), DivergenceError.exit_code
-        log.error("knowloc: %s", e)
         print(f"knowloc: error: {e} (run folder {run_dir})", file=sys.stderr)
         FAILED_JOBS.append(str(run_dir))
     except UserError as e:
         status, error, exit_code = "failed", str(e), e.exit_code
         raise
-    except (KeyboardInterrupt, SystemExit) as e:
+    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C (Lightning exits after a graceful shutdown)
         status, error, exit_code = "interrupted", type(e).__name__, 130
-        raise
+        print(interrupted_line(trainer, run_dir, overrides), file=sys.stderr)
+        raise SystemExit(130) from None
     except BaseException as e:
         cause = _user_error_in(e)
         if cause is not None:  # e.g. a UserError raised by a constructor Hydra instantiated
@@ -178,7 +229,10 @@ def run(cfg: DictConfig) -> dict:
     finally:
         torch.set_num_threads(threads_before)
         record.data["wandb_dir"] = finish_wandb(exit_code=0 if status == "finished" else 1)
+        record.data["wandb_id"] = wandb_run_id(record.data["wandb_dir"])
         record.finish(status, _final_metrics(trainer), error)
+        if status == "failed" and not started and error is not None and exit_code == UserError.exit_code:
+            discard_unstarted(run_dir)
     if status == "finished" and not multirun:
         _report(record.data, run_dir)
     return record.data

@@ -60,13 +60,31 @@ def _equality_run(v) -> bool:
     return ckpt.is_file() and (run / "summary.json").is_file()
 
 
+#: classes of every image data set (mnist_embedded, mnist, fashion_mnist, cifar10)
+IMAGE_CLASSES = range(10)
+
+
+def _image_classes(v) -> bool:
+    """``data.classes``: null, or >= 2 entries, each a class or a non-empty list of classes."""
+    if v is None:
+        return True
+    if not isinstance(v, list) or len(v) < 2:
+        return False
+    groups = [g if isinstance(g, list) else [g] for g in v]
+    return all(g and all(_int(c) and c in IMAGE_CLASSES for c in g) for g in groups)
+
+
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": int_at_least(0),
-    "trainer.max_epochs": optional(int_at_least(-1)),
-    "trainer.max_steps": int_at_least(-1),
+    # 0 would test the untrained net (and write no checkpoint); -1: no limit
+    "trainer.max_epochs": ((lambda v: v is None or (_int(v) and (v == -1 or v >= 1))),
+                           "null, -1 (no limit) or an integer >= 1"),
+    "trainer.max_steps": ((lambda v: _int(v) and (v == -1 or v >= 1)), "-1 (no limit) or an integer >= 1"),
     "data.batch_size": int_at_least(1),
     "data.eval_batch_size": int_at_least(1),
     "data.first_n": optional(int_at_least(1)),
+    "data.classes": (_image_classes, "null (all classes) or a list of at least two classes 0-9 or non-empty "
+                                     "groups of them, e.g. [3, 5] or [[1, 7], [6, 8]]"),
     "data.val_fraction": fraction(True, False),
     "data.test_fraction": fraction(True, False),
     "data.scaling": one_of("unit", "symmetric", "standard"),

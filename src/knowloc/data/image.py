@@ -132,8 +132,12 @@ class ImageDataModule(L.LightningDataModule):
         val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
         val = tuple(t[val_idx] for t in pool)
         train = tuple(t[train_idx] for t in pool)
-        if len(train[1]) == 0:
-            raise ConfigValueError("data.classes", self.classes, "classes present in the data set")
+        counts = torch.bincount(train[1], minlength=self.num_classes)
+        if len(train[1]) == 0 or (counts == 0).any():
+            empty = [self.classes[i] if self.classes else i for i in torch.nonzero(counts == 0).flatten().tolist()]
+            where = f"the first {self.first_n} samples of {self.name}" if self.first_n else self.name
+            raise ConfigValueError("data.classes", self.classes,
+                                   f"classes with training samples in {where} (none for {empty})")
         if self.scaling == "standard":
             xf = train[0].float() / 255.0
             self.mean = xf.mean(dim=(0, 2, 3)).tolist()
