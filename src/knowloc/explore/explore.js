@@ -523,7 +523,7 @@ function init() {
     main.append(h("section", { id: "page-" + sec.id, "data-type": sec.type, hidden: true }));
   }
   window.addEventListener("hashchange", () => show(location.hash.slice(1).split("?")[0]));
-  show(location.hash.slice(1));
+  show(location.hash.slice(1).split("?")[0]);
   document.body.dataset.ready = "1";
 }
 document.addEventListener("DOMContentLoaded", init);

@@ -215,9 +215,10 @@ RENDER.snapshots = (el, sec) => {
   const viewLayers = Object.keys(views);
   let fLayer = viewLayers[0], fIndex = 0;
   const filterCard = h("div", { class: "card", id: "filter-card" });
-  el.append(filters, viewLayers.length ? filterCard : null,
+  // (DOM append writes a null as the text "null": leave the absent parts out)
+  el.append(...[filters, viewLayers.length ? filterCard : null,
     sec.filter_views_error ? errorBox("Cannot show single filters", sec.filter_views_error) : null,
-    h("div", { class: "card" }, h("h2", {}, "Weight change at this snapshot"), values), charts);
+    h("div", { class: "card" }, h("h2", {}, "Weight change at this snapshot"), values), charts].filter(Boolean));
   const info = Object.entries(sec.layers).map(([n, ps]) => `${n}: ` + Object.entries(ps).map(([p, s]) => `${p} ${s.join("×")}`).join(", "));
   el.append(h("details", { class: "card" }, h("summary", {}, `Layers (${Object.keys(sec.layers).length}), stored as ${sec.dtype}`),
     h("ul", {}, info.map(t => h("li", {}, t))),
@@ -354,6 +355,9 @@ RENDER.localization = (el, sec) => {
       h("div", { class: "card", id: "loc-scatter", "data-tensor": name },
         h("h2", {}, `${name}: r vs d (${t.n} parameters)`),
         t.flat_index ? h("p", { class: "muted" }, `showing ${t.r.length} of ${t.n} parameters, evenly spaced`) : null,
+        t.n_finite !== undefined && t.n_finite < t.n ? h("p", { class: "muted", id: "loc-excluded" },
+          `statistics over n = ${t.n_finite}: ${t.n - t.n_finite} parameters excluded, their r or d is NaN ` +
+          "(r = 0/0 where no update touched the parameter, d = 0/0 where the forks did not move it)") : null,
         note, scatter(t.r, t.d, { xlabel: "r (update tally share)", ylabel: "d (fork difference share)", xrange: [0, 1], yrange: [0, 1], label, diagonal: true, highlight })),
       h("div", { class: "card", style: "flex:1 1 300px" }, h("h2", {}, "Statistics of r vs d"), h("div", { id: "loc-stats" }, stats)),
       h("div", { class: "card", style: "flex:1 1 320px" }, h("h2", {}, "Where r and d disagree most"),

@@ -9,7 +9,9 @@ Reads what :class:`~knowloc.callbacks.LocalizationReport` writes (see :mod:`know
     localization/models.csv        (stacked runs) one row per model; each model's own record is in runs/<act>_seed<seed>/
 
 A tensor with more than :data:`MAX_POINTS` parameters is shown as an evenly spaced sample of them
-(the page says so); the correlations are always those the run computed over all of them.
+(the page says so); the correlations are always those the run computed over all of them with a
+finite r and d: r is NaN where A + B = 0 (a parameter no update touched), d where D_A + D_B = 0;
+the page says how many are excluded so.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def _tensor(r: np.ndarray, d: np.ndarray) -> dict:
     gap = np.abs(flat_r - flat_d)
     gap = np.where(np.isfinite(gap), gap, -1)
     worst = [int(i) for i in np.argsort(-gap, kind="stable")[:N_DISAGREE] if gap[i] >= 0]
-    return {"shape": shape, "n": int(n), "flat_index": keep.tolist() if n > MAX_POINTS else None,
+    finite = int(np.isfinite(flat_r + flat_d).sum())  # the statistics use these (NaN r or d excluded)
+    return {"shape": shape, "n": int(n), "n_finite": finite, "flat_index": keep.tolist() if n > MAX_POINTS else None,
             "r": nums(flat_r[keep]), "d": nums(flat_d[keep]),
             "disagree": [{"flat": i, "index": list(np.unravel_index(i, r.shape)) if r.ndim else [],
                           "r": float(flat_r[i]), "d": float(flat_d[i])} for i in worst]}
