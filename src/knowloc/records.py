@@ -2,7 +2,7 @@
 
 ``summary.json`` holds: status (running / finished / failed / interrupted), error, final metrics,
 resolved config, Hydra group choices and overrides, data source, seed, package versions, git
-commit, timings, the W&B run folder, and the list of artefacts in the folder.
+commit, timings, the W&B run folder and id, and the list of artefacts in the folder.
 Callbacks add results with :func:`add_results` (``results.json``, merged into ``metrics``).
 """
 
@@ -106,7 +106,7 @@ class RunRecord:
             "status": "running", "error": None, "metrics": {}, "config": config, "choices": choices or {},
             "overrides": list(overrides), "seed": seed, "data": None, "versions": versions(),
             "git_commit": git_commit(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "duration_s": None, "wandb_dir": None, "artefacts": [],
+            "duration_s": None, "wandb_dir": None, "wandb_id": None, "artefacts": [],
         }
         self.save()
 
