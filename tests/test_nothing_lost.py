@@ -42,6 +42,10 @@ def test_unknown_experiment_names_the_experiments_closest_first(capsys, tmp_path
     line = one_line_error(capsys, ["-m", "seed=0", "experiment=default,nope"])  # each swept value
     assert "experiment='nope'" in line
     assert not (tmp_path / "run").exists()
+    from knowloc.preflight import preflight
+
+    for name in ("localization_activations", "freeze_embedded"):  # experiments chosen by a sweep config
+        preflight(["-m", "--config-dir", str(ROOT / "sweeps"), "--config-name", name])
 
 
 @pytest.mark.parametrize("override, key", [

@@ -107,7 +107,7 @@ def closest_first(value: str, options: Sequence[str]) -> list[str]:
     return sorted(options, key=lambda o: (-difflib.SequenceMatcher(None, value, o).ratio(), o))
 
 
-def _check_experiment(cfg: DictConfig) -> None:
+def _check_experiment(cfg: DictConfig, config_name: str = "config") -> None:
     """``experiment`` is an optional group (absent by default), so Hydra silently skips an option
     that does not exist; here it is an error naming the experiments, the closest match first."""
     from hydra.core.global_hydra import GlobalHydra
@@ -115,8 +115,10 @@ def _check_experiment(cfg: DictConfig) -> None:
     name = OmegaConf.select(cfg, "hydra.runtime.choices.experiment", default=None)
     if name is None:
         return
-    options = GlobalHydra.instance().config_loader().get_group_options("experiment")
-    if str(name) not in options:
+    # the primary config's search path too (a sweep config in --config-dir adds pkg://knowloc.conf)
+    options = GlobalHydra.instance().config_loader().get_group_options("experiment", config_name=config_name,
+                                                                       overrides=[])
+    if options and str(name) not in options:
         raise ConfigValueError("experiment", str(name), "one of " + ", ".join(closest_first(str(name), options)))
 
 
@@ -169,7 +171,7 @@ def preflight(argv: Sequence[str]) -> None:
                 cfg = comp(ovs)
             except Exception as e:  # Hydra/OmegaConf composition errors
                 raise _explain(e, culprit, comp) from None
-            _check_experiment(cfg)
+            _check_experiment(cfg, config_name)
             return cfg
 
         try:
