@@ -1,5 +1,6 @@
 """Resuming a run: which checkpoint, whether it can be read, whether anything is left to train,
-and what continues (the rows of ``metrics/metrics.csv`` before the checkpoint's step, the W&B run).
+and what continues (the rows of ``metrics/metrics.csv`` before the checkpoint's step, the W&B run);
+after Ctrl-C, the one line that says where the run stopped and the command that resumes it.
 
 ``resume=true`` continues the run in ``hydra.run.dir`` from ``checkpoints/last.ckpt``;
 ``resume=PATH`` takes a run folder or a ``.ckpt`` file. Every check here runs before the run's
@@ -9,6 +10,7 @@ record, loggers or trainer exist, so a refused resume leaves the run folder as i
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,21 @@ def prepare(cfg, run_dir: Path) -> Resume | None:
                         f"to train it further")
     same = source.resolve() == Path(run_dir).resolve()
     return Resume(path, int(ckpt["global_step"]), same, wandb_run_id(before.get("wandb_dir")) if same else None)
+
+
+def resume_command(run_dir: Path, overrides: list[str]) -> str:
+    """The command line that resumes the run in ``run_dir``."""
+    import shlex
+
+    prog = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "knowloc" else "knowloc"
+    keep = [o for o in overrides if not o.startswith(("resume=", "hydra.run.dir="))]
+    return " ".join(shlex.quote(a) for a in [prog, *keep, f"hydra.run.dir={run_dir}", "resume=true"])
+
+
+def interrupted_line(trainer, run_dir: Path, overrides: list[str]) -> str:
+    """One line: where the run stopped, its folder, and how to resume it."""
+    where = (f"at epoch {trainer.current_epoch}, step {trainer.global_step}" if trainer is not None
+             else "before training")
+    if (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return f"knowloc: interrupted {where}; run folder {run_dir}; resume with: {resume_command(run_dir, overrides)}"
+    return f"knowloc: interrupted {where}; run folder {run_dir}; no checkpoint yet, so run it again to start over"

@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -143,29 +142,12 @@ def discard_unstarted(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def resume_command(run_dir: Path, overrides: list[str]) -> str:
-    """The command line that resumes the run in ``run_dir``."""
-    import shlex
-
-    prog = sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "knowloc" else "knowloc"
-    keep = [o for o in overrides if not o.startswith(("resume=", "hydra.run.dir="))]
-    return " ".join(shlex.quote(a) for a in [prog, *keep, f"hydra.run.dir={run_dir}", "resume=true"])
-
-
-def interrupted_line(trainer, run_dir: Path, overrides: list[str]) -> str:
-    """One line: where the run stopped, its folder, and how to resume it."""
-    where = (f"at epoch {trainer.current_epoch}, step {trainer.global_step}" if trainer is not None
-             else "before training")
-    if (run_dir / "checkpoints" / "last.ckpt").is_file():
-        return f"knowloc: interrupted {where}; run folder {run_dir}; resume with: {resume_command(run_dir, overrides)}"
-    return f"knowloc: interrupted {where}; run folder {run_dir}; no checkpoint yet, so run it again to start over"
-
-
 def run(cfg: DictConfig) -> dict:
     """Run one job; returns its record (the content of ``summary.json``)."""
     import lightning as L
     from hydra.utils import instantiate
 
+    from knowloc.resume import interrupted_line
     from knowloc.resume import prepare as prepare_resume
     from knowloc.tracking import finish_wandb, wandb_run_id
 
