@@ -257,7 +257,7 @@ def format_table(df, columns: Sequence[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def _shown(df) -> list[str]:
+def shown_columns(df) -> list[str]:
     """Columns worth printing: text columns that are empty in every row are left out."""
     return [c for c in df.columns if not (c in ("mixed", "note") and not df[c].astype(str).str.len().any())]
 
@@ -321,7 +321,7 @@ def report(df, by, metric, paired, level, written, stem, out) -> None:
 
     for path, reason in df.attrs.get("damaged", []):
         print(f"knowloc: warning: damaged record skipped: {path} ({reason})", file=sys.stderr)
-    print(format_table(df, _shown(df)))
+    print(format_table(df, shown_columns(df)))
     if paired:
         title = f"{metric}: variant - {df['baseline'].iat[0]} (mean of paired differences, {df['interval'].iat[0]})"
         compare_plots.bars(df, by, "mean_diff", f"Δ {metric}", title, written[1])
