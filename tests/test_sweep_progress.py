@@ -103,3 +103,25 @@ def test_planned_jobs_follow_sweeper_params_and_command_line():
     jobs, swept = planned_jobs(cfg)
     assert swept == ["activation", "model.optimizer.lr"] and len(jobs) == 4
     assert jobs[0] == ["activation=relu", "seed=5", "model.optimizer.lr=0.1"]
+
+
+def test_wandb_runs_of_a_sweep_carry_swept_values_group_and_a_name_of_overrides(knowloc_cli, tmp_path):
+    import json
+
+    from wandb_records import records, summarize
+
+    r = knowloc_cli("-m", "model.optimizer.lr=0.05,0.1", "activation=tanh", "data.first_n=200",
+                    "trainer.max_epochs=1", "callbacks=none", "threads=1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    sweep = next((tmp_path / "outputs" / "multiruns").iterdir())
+    assert json.loads((sweep / "sweep.json").read_text())["swept"] == ["model.optimizer.lr"]
+    groups = set()
+    for job, lr in (("0", 0.05), ("1", 0.1)):
+        wandb_dir = Path(json.loads((sweep / job / "summary.json").read_text())["wandb_dir"])
+        info = summarize(wandb_dir)
+        assert info["config"]["swept"] == {"model.optimizer.lr": lr}  # a float W&B can group and plot by
+        assert info["config"]["seed"] == 0 and info["config"]["activation"]["name"] == "tanh"
+        run = next(rec.run for rec in records(next(wandb_dir.glob("run-*.wandb"))) if rec.WhichOneof("record_type") == "run")
+        assert run.display_name == f"model.optimizer.lr={lr}"
+        groups.add(info["group"])
+    assert len(groups) == 1 and groups.pop().startswith("sweep-")

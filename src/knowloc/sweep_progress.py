@@ -32,9 +32,11 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from knowloc.records import SUMMARY
+from knowloc.records import SUMMARY, write_json
 
 PREFIX = "knowloc sweep:"
+#: the sweep's plan in its folder: ``{"jobs": N, "swept": [keys], "started": time}``
+PLAN = "sweep.json"
 FINAL = ("finished", "failed", "interrupted")
 #: the metric a job line shows: the first of these the record has
 MAIN_METRICS = ("test/acc", "val/acc", "localization/pearson/fc1.weight", "phase1/test_acc",
@@ -70,6 +72,14 @@ def planned_jobs(config: DictConfig) -> tuple[list[list[str]] | None, list[str]]
         return None, swept
     batches = BasicSweeper.split_arguments(parsed, None)
     return [job for batch in batches for job in batch], swept
+
+
+def swept_keys(sweep_dir: str | Path) -> list[str] | None:
+    """The swept keys from the sweep folder's plan (None if it has none)."""
+    try:
+        return list(json.loads((Path(sweep_dir) / PLAN).read_text())["swept"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def main_metric(metrics: dict) -> tuple[str, Any] | None:
@@ -216,6 +226,11 @@ class SweepProgress(Callback):
         n = len(jobs) if jobs is not None else None
         keys = f" over {', '.join(swept)}" if swept else ""
         print(f"{PREFIX} folder {sweep_dir} ({n if n is not None else '?'} jobs{keys})", flush=True)
+        try:  # the plan, for the jobs (their W&B runs name the swept keys) and for tools following the sweep
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            write_json(sweep_dir / PLAN, {"jobs": n, "swept": swept, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        except OSError:
+            pass
         WATCHER = SweepWatcher(sweep_dir, n, swept, self.interval_s).start()
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
