@@ -125,3 +125,19 @@ def test_wandb_runs_of_a_sweep_carry_swept_values_group_and_a_name_of_overrides(
         assert run.display_name == f"model.optimizer.lr={lr}"
         groups.add(info["group"])
     assert len(groups) == 1 and groups.pop().startswith("sweep-")
+
+
+def test_stacked_job_shows_progress_over_models_and_phases(run_job, capsys):
+    rec = run_job(["experiment=localization_stack", "data.pool_size=1200",
+                   "stack.activations=[relu,sigmoid]", "stack.seeds=[0,4]", "logger=csv",
+                   "callbacks.stack_progress.every=0.5"], name="stack")
+    assert rec["status"] == "finished"
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("knowloc stack:")]
+    models = "4 models (relu, sigmoid x seeds 0, 4)"
+    assert re.fullmatch(rf"knowloc stack: phase phase1 starts at batch 1/(\d+): {re.escape(models)}", lines[0])
+    total = int(re.search(r"/(\d+):", lines[0])[1])
+    starts = [line for line in lines if "starts at batch" in line]
+    assert [s.split()[3] for s in starts] == ["phase1", "forks"] and starts[1].endswith(", 4 forks each")
+    done = [line for line in lines if "batches done" in line]
+    assert done and all(f"/{total} batches done" in line for line in done)
+    assert re.fullmatch(rf"knowloc stack: trained {re.escape(models)} in 0:\d\d:\d\d", lines[-1])
