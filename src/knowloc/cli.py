@@ -54,8 +54,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(str(e), e.exit_code)
     from knowloc import train
 
+    from knowloc import sweep_progress
+
     sys.argv = [sys.argv[0] if sys.argv else "knowloc"] + argv
-    _hydra_entry()
+    try:
+        _hydra_entry()
+    finally:  # a multirun's summary even when a job stopped the sweep
+        sweep_progress.finish()
     if train.FAILED_JOBS:
         n = len(train.FAILED_JOBS)
         if n > 1 or "-m" in argv or "--multirun" in argv:  # a single run has said it once already

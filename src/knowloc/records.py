@@ -132,17 +132,28 @@ def read_summary(path: str | Path) -> dict:
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[tuple[Path, dict]]:
-    """Every run record under ``paths`` (run folders, sweep folders, or summary files)."""
+    """Every readable run record under ``paths`` (run folders, sweep folders, or summary files)."""
+    return scan_runs(paths)[0]
+
+
+def scan_runs(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
+    """(readable records, damaged ones as ``(summary.json path, reason)``) under ``paths``."""
     found: dict[Path, dict] = {}
+    damaged: list[tuple[Path, str]] = []
     for path in paths:
         p = Path(path)
         files = [p] if p.is_file() else sorted(p.rglob(SUMMARY)) if p.is_dir() else []
         for f in files:
             try:
-                found[f.parent.resolve()] = read_summary(f)
-            except (OSError, json.JSONDecodeError):
+                data = read_summary(f)
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                damaged.append((f, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
                 continue
-    return sorted(found.items())
+            if not isinstance(data, dict):
+                damaged.append((f, f"not a record (a JSON {type(data).__name__})"))
+                continue
+            found[f.parent.resolve()] = data
+    return sorted(found.items()), damaged
 
 
 def config_value(summary: dict, key: str) -> Any:

@@ -28,6 +28,36 @@ def sweep_group() -> str | None:
     return None
 
 
+def run_labels() -> tuple[str | None, dict[str, Any]]:
+    """(W&B run name, swept values) of this Hydra job: in a multirun the swept overrides
+    (``activation=relu seed=1``) and ``{key: value}`` with YAML types; in a single run all its
+    overrides and {}; (None, {}) without Hydra or overrides."""
+    import yaml
+
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+    except Exception:
+        return None, {}
+    task = [o for o in hc.overrides.task if "=" in o and not o.lstrip("+~").startswith("hydra")]
+    if hc.mode != RunMode.MULTIRUN:
+        return (" ".join(task)[:128] or None), {}
+    from knowloc.sweep_progress import swept_keys
+
+    keys = swept_keys(hc.sweep.dir)
+    chosen = [o for o in task if keys is None or o.split("=", 1)[0].lstrip("+~") in keys]
+    values = {}
+    for o in chosen:
+        k, v = o.split("=", 1)
+        try:
+            values[k.lstrip("+~")] = yaml.safe_load(v)
+        except yaml.YAMLError:
+            values[k.lstrip("+~")] = v
+    return (" ".join(chosen)[:128] or None), values
+
+
 def wandb_logger(save_dir: str, project: str = "knowloc", group: str | None = None,
                  job_type: str | None = None, tags: list[str] | None = None, name: str | None = None,
                  entity: str | None = None, run_config: dict | None = None, log_model: bool = False,
@@ -43,6 +73,10 @@ def wandb_logger(save_dir: str, project: str = "knowloc", group: str | None = No
     if OmegaConf.is_config(run_config):
         run_config = OmegaConf.to_container(run_config, resolve=True)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    label, swept = run_labels()
+    name = name or label
+    if swept and isinstance(run_config, dict):  # plain values a W&B panel can group by
+        run_config = {**run_config, "swept": swept}
     logger = WandbLogger(project=project, group=group or sweep_group(), job_type=job_type,
                          tags=list(tags or []), name=name, entity=entity, save_dir=str(save_dir),
                          config=run_config, log_model=log_model, reinit="finish_previous",
