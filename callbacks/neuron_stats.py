@@ -154,8 +154,8 @@ class NeuronStats(L.Callback):
             **{k: s[k].reshape(-1) for k in ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score")}})
         artifacts.save_table(trainer, f"neurons/{name}_unit_class", long)
         rows = anomaly_ranking(s, self.n_anomalies)
-        table = pd.DataFrame([{**r, "layer": name, "top_grad_images": " ".join(map(str, r["top_grad_images"])),
-                               "top_act_images": " ".join(map(str, r["top_act_images"]))} for r in rows])
+        table = pd.DataFrame([{**r, "layer": name, **{k: " ".join(map(str, r[k])) for k in (
+            "top_specific_images", "top_grad_images", "top_act_images")}} for r in rows])
         artifacts.save_table(trainer, f"neurons/{name}_anomalies", table)
         title = f"{name}: class-mean images weighted by "
         if "grad_image" in s:
@@ -168,7 +168,7 @@ class NeuronStats(L.Callback):
                               (s["mean_abs_grad"], "mean |dℓ/da|"), (s["mean_act"], "mean activation a"),
                               (s["anomaly_score"], "anomaly score")], f"{name}: unit x class ({int(s['steps'])} steps)")
         artifacts.save_figure(trainer, f"neurons/{name}_heatmaps", fig)
-        images = self._images_of(trainer, {i for r in rows[:10] for i in r["top_grad_images"]})
+        images = self._images_of(trainer, {i for r in rows[:10] for i in r["top_specific_images"]})
         if rows:
             artifacts.save_figure(trainer, f"neurons/{name}_anomalies",
                                   plots.anomaly_figure(rows[:10], images, name, self.anomaly_images))
