@@ -66,6 +66,8 @@ def test_anomaly_score_formula():
                             "mean_abs_grad": np.abs(mean_grad), "fire_rate": (mean_act > 0) * 1.0,
                             "topk_grad_index": -np.ones((2, 4, 2), int), "topk_act_index": -np.ones((2, 4, 2), int)}, 2)
     assert [(r["unit"], r["class"]) for r in rows] == [(0, 2), (0, 1)]
+    # callbacks.neuron_stats.anomaly_score=unit_max: the score before issue 19, â = a / max_c' |a[u, c']|
+    np.testing.assert_allclose(anomaly_scores(mean_act, mean_grad, "unit_max")[0], [0.0, 0.5, 1.0, 0.5])
 
 
 def test_anomaly_score_treats_positive_and_negative_gradients_alike():
@@ -96,6 +98,8 @@ def test_anomaly_score_does_not_inflate_a_near_dead_unit():
     assert anomaly_scores(np.array([healthy, [1e-3, 0.0, 0.0]]), mean_grad)[0, 0] == pytest.approx(1.0)
     assert scores[2] == pytest.approx(0.5, abs=1e-3) and scores[3] == 0.5
     assert all(a >= b for a, b in zip(scores, scores[1:]))  # no inflation as the unit dies
+    # the old score, scaled by the unit's own maximum, gives the near-dead unit the top score
+    assert anomaly_scores(np.array([healthy, [1e-3, 0.0, 0.0]]), mean_grad, "unit_max")[1, 0] == pytest.approx(1.0)
 
 
 def test_top_specific_images_are_specific_to_the_unit():
@@ -163,6 +167,12 @@ def test_callback_statistics_have_their_closed_form(tmp_path):
                     assert abs(g[where[int(i)], u].abs().item() - v) <= 1e-4 * max(1.0, v)
                 top = g[split.y == c, u].abs().max().item()
                 assert abs(out["topk_grad_value"][u, c, 0] - top) <= 1e-4 * max(1.0, top)
+                # unit-specific top images: largest |g_iu| / mean over the layer's units of |g_iu'|
+                spec = g.abs()[:, u] / g.abs().mean(1)
+                for i, v in zip(out["topk_specific_index"][u, c], out["topk_specific_value"][u, c]):
+                    assert split.y[where[int(i)]] == c and abs(spec[where[int(i)]].item() - v) <= 1e-4 * max(1.0, v)
+                top = spec[split.y == c].max().item()
+                assert abs(out["topk_specific_value"][u, c, 0] - top) <= 1e-4 * max(1.0, top)
     # fc1 gradient = act1 gradient where the unit fires, 0 elsewhere
     assert torch.equal((z.grad != 0), (h.grad != 0) & (z > 0))
     # written at fit end
@@ -172,6 +182,10 @@ def test_callback_statistics_have_their_closed_form(tmp_path):
                 f"{name}_anomalies.png"} <= files
     with np.load(tmp_path / "neurons" / "act1_stats.npz") as z_:
         np.testing.assert_array_equal(z_["mean_act"], cb.stats["act1"].summary()["mean_act"])
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "neurons" / "act1_anomalies.csv")
+    assert (table["top_images"] == table["top_specific_images"]).all()
 
 
 def test_callback_state_survives_a_checkpoint(tmp_path):

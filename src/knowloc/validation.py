@@ -81,6 +81,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                                       "a layer name or a non-empty list of layer names, e.g. [act1, act3]"),
     "callbacks.neuron_stats.topk": int_at_least(1),
     "callbacks.neuron_stats.n_anomalies": int_at_least(0),
+    "callbacks.neuron_stats.anomaly_score": one_of("centred", "unit_max"),
+    "callbacks.neuron_stats.top_images": one_of("specific", "gradient"),
     "callbacks.ablation.method": one_of("zero", "mean", "resample"),
     "callbacks.ablation.split": one_of("test", "val"),
     "callbacks.ablation.target_class": optional(int_at_least(0)),

@@ -142,8 +142,9 @@ class UnitClassStats:
     def _weighted(img: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
         return img.double() / norm.where(norm > 0, torch.nan).unsqueeze(-1)
 
-    def summary(self) -> dict[str, np.ndarray]:
-        """The statistics as numpy arrays ([unit, class] / [unit, class, k] / [unit, class, *image])."""
+    def summary(self, anomaly_score: str = "centred") -> dict[str, np.ndarray]:
+        """The statistics as numpy arrays ([unit, class] / [unit, class, k] / [unit, class, *image]);
+        ``anomaly_score``: the kind of :func:`anomaly_scores`."""
         out = {
             "counts": self.count.numpy(), "mean_act": self._per_sample(self.sum_act).numpy(),
             "mean_grad": self._per_sample(self.sum_grad).numpy(),
@@ -155,7 +156,7 @@ class UnitClassStats:
             "topk_specific_value": self.topk_specific_value.numpy(),
             "steps": np.int64(self.steps.item()),
         }
-        out["anomaly_score"] = anomaly_scores(out["mean_act"], out["mean_grad"])
+        out["anomaly_score"] = anomaly_scores(out["mean_act"], out["mean_grad"], anomaly_score)
         if self.image_shape:
             shape = (self.num_units, self.num_classes, *self.image_shape)
             for name, img, norm in (("grad_image", self.img_grad, self.norm_grad),
@@ -186,26 +187,42 @@ def specific_gradient(grad: torch.Tensor) -> torch.Tensor:
     return torch.where(m > 0, a / m.where(m > 0, torch.ones_like(m)), torch.zeros_like(a))
 
 
-def anomaly_scores(mean_act: np.ndarray, mean_grad: np.ndarray) -> np.ndarray:
-    """``score[u, c] = |ĝ| · (1 + sign(mean_grad) · â) / 2`` with â centred on the unit's class
-    average and scaled layer-wide (see the module doc); 0 where a class has no sample."""
+ANOMALY_SCORES = ("centred", "unit_max")
+
+
+def anomaly_scores(mean_act: np.ndarray, mean_grad: np.ndarray, kind: str = "centred") -> np.ndarray:
+    """``score[u, c] = |ĝ| · (1 + sign(mean_grad) · â) / 2``; 0 where a class has no sample.
+
+    ``centred`` (default): â centred on the unit's class average and scaled layer-wide (see the
+    module doc). ``unit_max`` (knowloc before issue 19, for comparison): â = mean_act[u, c] /
+    max_{c'} |mean_act[u, c']|, not centred, scaled by the unit's own maximum (after a ReLU it
+    favours positive gradients and inflates near-dead units)."""
+    if kind not in ANOMALY_SCORES:
+        from knowloc.errors import ConfigValueError
+
+        raise ConfigValueError("callbacks.neuron_stats.anomaly_score", kind, ANOMALY_SCORES)
     g = np.asarray(mean_grad, dtype=np.float64)
     a = np.asarray(mean_act, dtype=np.float64)
     ok = np.isfinite(g) & np.isfinite(a)
     g, a = np.where(ok, g, 0.0), np.where(ok, a, 0.0)
+    gmax = np.abs(g).max() if g.size else 0.0
+    ghat = g / gmax if gmax > 0 else np.zeros_like(g)
+    if kind == "unit_max":
+        amax = np.abs(a).max(1, keepdims=True)
+        ahat = np.divide(a, amax, out=np.zeros_like(a), where=amax > 0)
+        return np.abs(ghat) * (1 + np.sign(g) * ahat) / 2
     n = ok.sum(1, keepdims=True)
     abar = np.divide(a.sum(1, keepdims=True), n, out=np.zeros((len(a), 1)), where=n > 0)
     centred = np.where(ok, a - abar, 0.0)
-    gmax = np.abs(g).max() if g.size else 0.0
     amax = np.abs(centred).max() if centred.size else 0.0
-    ghat = g / gmax if gmax > 0 else np.zeros_like(g)
     ahat = centred / amax if amax > 0 else np.zeros_like(centred)
     return np.abs(ghat) * (1 + np.sign(g) * ahat) / 2
 
 
-def anomaly_ranking(summary: dict, n: int = 20) -> list[dict]:
+def anomaly_ranking(summary: dict, n: int = 20, top_images: str = "specific") -> list[dict]:
     """The ``n`` (unit, class) pairs with the highest anomaly score, with their statistics and
-    top-k image indices (most anomalous first; ``top_specific_images``: the unit-specific ones)."""
+    top-k image indices (most anomalous first; ``top_specific_images``: the unit-specific ones;
+    ``top_images`` = specific | gradient: which list is ``top_images``, the one shown)."""
     score = summary["anomaly_score"]
     order = np.argsort(-score, axis=None, kind="stable")[:n]
     rows = []
@@ -219,4 +236,5 @@ def anomaly_ranking(summary: dict, n: int = 20) -> list[dict]:
                                              if i >= 0],
                      "top_grad_images": [int(i) for i in summary["topk_grad_index"][u, c] if i >= 0],
                      "top_act_images": [int(i) for i in summary["topk_act_index"][u, c] if i >= 0]})
+        rows[-1]["top_images"] = rows[-1]["top_specific_images" if top_images == "specific" else "top_grad_images"]
     return rows
