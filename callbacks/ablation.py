@@ -32,8 +32,9 @@ def _collect(loader, limit: int | None = None) -> tuple[torch.Tensor, torch.Tens
 
 class AblationAnalysis(L.Callback):
     """At the end of ``fit``, on the ``split`` data of the datamodule: ablate each unit of ``layer``
-    (``method`` zero / mean / resample; reference = the first ``reference_size`` training samples of
-    the train loader) and measure every class's accuracy (:class:`~knowloc.neurons.ablation.AblationEvaluator`),
+    (``method`` zero / mean / resample; reference = the whole training split in data-set order when
+    ``reference_size`` is null, the default, so a mean ablation uses the unit's mean over the whole
+    training set; else the first ``reference_size`` samples of the shuffled train loader) and measure every class's accuracy (:class:`~knowloc.neurons.ablation.AblationEvaluator`),
     then search a knockout set for ``target_class`` (:func:`~knowloc.neurons.knockout.knockout_search`).
 
     Writes ``ablation/<layer>_matrix.{csv,npz,png}``, ``ablation/knockout.json``,
@@ -42,7 +43,7 @@ class AblationAnalysis(L.Callback):
 
     def __init__(self, layer: str = "act3", method: str = "zero", split: str = "test", target_class: int | None = 0,
                  target_acc: float = 0.2, max_other_drop: float = 0.05, beam_width: int = 1, max_size: int = 10,
-                 reference_size: int = 2000, seed: int = 0, batch_size: int = 1000):
+                 reference_size: int | None = None, seed: int = 0, batch_size: int = 1000):
         super().__init__()
         if method not in METHODS:
             raise ConfigValueError("callbacks.ablation.method", method, METHODS)
@@ -52,7 +53,8 @@ class AblationAnalysis(L.Callback):
         self.target_class = None if target_class is None else int(target_class)
         self.target_acc, self.max_other_drop = float(target_acc), float(max_other_drop)
         self.beam_width, self.max_size = int(beam_width), int(max_size)
-        self.reference_size, self.seed, self.batch_size = int(reference_size), int(seed), int(batch_size)
+        self.reference_size = None if reference_size is None else int(reference_size)
+        self.seed, self.batch_size = int(seed), int(batch_size)
         self.matrix: torch.Tensor | None = None
         self.knockout: dict | None = None
 
@@ -73,7 +75,8 @@ class AblationAnalysis(L.Callback):
         dm.setup("test" if self.split == "test" else "validate")
         loader = dm.test_dataloader() if self.split == "test" else dm.val_dataloader()
         x, y = _collect(loader)
-        ref = _collect(dm.train_dataloader(), self.reference_size)[0] if self.method != "zero" else None
+        ref = self._reference(dm) if self.method != "zero" else None
+        self.reference_n = 0 if ref is None else len(ref)
         net = getattr(pl_module, "net", pl_module)
         num_classes = int(getattr(pl_module, "num_classes", 0) or int(y.max()) + 1)
         if self.target_class is not None and not 0 <= self.target_class < num_classes:
@@ -96,6 +99,14 @@ class AblationAnalysis(L.Callback):
         finally:
             net.train(was_training)
 
+    def _reference(self, dm) -> torch.Tensor:
+        """Reference inputs: the whole training split (data-set order) or the first
+        ``reference_size`` samples of the train loader."""
+        split = getattr(dm, "train_split", None)
+        if self.reference_size is None and split is not None and hasattr(split, "x"):
+            return split.x
+        return _collect(dm.train_dataloader(), self.reference_size)[0]
+
     def _write_matrix(self, trainer, ev: AblationEvaluator, seconds: float) -> None:
         from knowloc import artifacts
         from knowloc.neurons import plots
@@ -108,9 +119,11 @@ class AblationAnalysis(L.Callback):
         all_after = np.nansum(after * counts[None], 1) / counts.sum()
         folder = artifacts.run_dir(trainer) / "ablation"
         folder.mkdir(parents=True, exist_ok=True)
+        extra = {"reference_mean": ev.mean.numpy()} if ev.mean is not None else {}
         np.savez_compressed(folder / f"{self.layer}_matrix.npz", layer=np.array(self.layer),
                             method=np.array(self.method), acc_before=before, acc_after=after, drop=drop,
-                            counts=counts, split=np.array(self.split))
+                            counts=counts, split=np.array(self.split), reference_n=np.int64(self.reference_n),
+                            **extra)
         table = pd.DataFrame({"unit": np.arange(len(drop)),
                               **{f"drop/{c}": drop[:, c] for c in range(drop.shape[1])},
                               "drop/all": all_before - all_after})

@@ -34,8 +34,17 @@ class NeuronStats(L.Callback):
     """
 
     def __init__(self, layers=("act3",), topk: int = 8, images: bool = True, n_anomalies: int = 20,
-                 max_units_plotted: int = 128, anomaly_images: int = 6):
+                 max_units_plotted: int = 128, anomaly_images: int = 6, anomaly_score: str = "centred",
+                 top_images: str = "specific"):
         super().__init__()
+        from knowloc.errors import ConfigValueError
+        from knowloc.neurons.statistics import ANOMALY_SCORES
+
+        if anomaly_score not in ANOMALY_SCORES:
+            raise ConfigValueError("callbacks.neuron_stats.anomaly_score", anomaly_score, ANOMALY_SCORES)
+        if top_images not in ("specific", "gradient"):
+            raise ConfigValueError("callbacks.neuron_stats.top_images", top_images, ("specific", "gradient"))
+        self.anomaly_score, self.top_images = anomaly_score, top_images
         if isinstance(layers, str):
             layers = [layers]
         self.layers = [str(x) for x in layers]
@@ -149,7 +158,7 @@ class NeuronStats(L.Callback):
         from knowloc import artifacts
         from knowloc.neurons import plots
 
-        s = stats.summary()
+        s = stats.summary(self.anomaly_score)
         folder = artifacts.run_dir(trainer) / "neurons"
         folder.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(folder / f"{name}_stats.npz", layer=np.array(name), **s)
@@ -158,9 +167,9 @@ class NeuronStats(L.Callback):
             "unit": np.repeat(np.arange(U), C), "class": np.tile(np.arange(C), U),
             **{k: s[k].reshape(-1) for k in ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score")}})
         artifacts.save_table(trainer, f"neurons/{name}_unit_class", long)
-        rows = anomaly_ranking(s, self.n_anomalies)
-        table = pd.DataFrame([{**r, "layer": name, "top_grad_images": " ".join(map(str, r["top_grad_images"])),
-                               "top_act_images": " ".join(map(str, r["top_act_images"]))} for r in rows])
+        rows = anomaly_ranking(s, self.n_anomalies, self.top_images)
+        table = pd.DataFrame([{**r, "layer": name, **{k: " ".join(map(str, r[k])) for k in (
+            "top_images", "top_specific_images", "top_grad_images", "top_act_images")}} for r in rows])
         artifacts.save_table(trainer, f"neurons/{name}_anomalies", table)
         title = f"{name}: class-mean images weighted by "
         if "grad_image" in s:
@@ -173,7 +182,7 @@ class NeuronStats(L.Callback):
                               (s["mean_abs_grad"], "mean |dℓ/da|"), (s["mean_act"], "mean activation a"),
                               (s["anomaly_score"], "anomaly score")], f"{name}: unit x class ({int(s['steps'])} steps)")
         artifacts.save_figure(trainer, f"neurons/{name}_heatmaps", fig)
-        images = self._images_of(trainer, {i for r in rows[:10] for i in r["top_grad_images"]})
+        images = self._images_of(trainer, {i for r in rows[:10] for i in r["top_images"]})
         if rows:
             artifacts.save_figure(trainer, f"neurons/{name}_anomalies",
                                   plots.anomaly_figure(rows[:10], images, name, self.anomaly_images))

@@ -49,16 +49,16 @@ def test_weights_equal_the_plain_per_sample_loop(small_run):
     state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     dm = LocalizationDataModule(pool_size=1200)
     dm.setup()
-    net = init_stack([3], ["tanh"]).net(0)
+    net = init_stack([3], ["tanh"], dtype=torch.float64).net(0)  # model.dtype=float64 (the default)
     reference_sgd(net, dm.x[dm.phase1_index], dm.y[dm.phase1_index], 0.01)
     names = {"fc1.weight": "W1", "fc1.bias": "b1", "fc2.weight": "W2", "fc2.bias": "b2"}
     for k, p in net.named_parameters():
-        assert (state[f"phase1.{names[k]}"][0] - p.detach()).abs().max() < 1e-5, k
+        assert (state[f"phase1.{names[k]}"][0] - p.detach()).abs().max() < 1e-10, k
     f = 2
     assert (dm.forks[f].name, dm.forks[f].dropped) == ("8 vs 1/7", 6)
     reference_sgd(net, dm.x[dm.fork_index[f]], dm.y[dm.fork_index[f]], 0.01)
     for k, p in net.named_parameters():
-        assert (state[f"forks.{names[k]}"][f] - p.detach()).abs().max() < 1e-4, k
+        assert (state[f"forks.{names[k]}"][f] - p.detach()).abs().max() < 1e-10, k
 
 
 def test_tally_invariant_and_analysis_from_checkpoint_and_arrays(small_run):
@@ -87,7 +87,7 @@ def test_tally_invariant_and_analysis_from_checkpoint_and_arrays(small_run):
 
 
 def test_fork_divergence_stops_the_run_naming_fork_and_step(knowloc_cli, tmp_path):
-    res = knowloc_cli(*SMALL, "logger=csv", "model.fork_lr=1e20")
+    res = knowloc_cli(*SMALL, "logger=csv", "model.fork_lr=1e300")
     assert res.returncode == 3
     err = [line for line in res.stderr.splitlines() if line.startswith("knowloc: error:")]
     assert len(err) == 1 and "fork '" in err[0] and "diverged at step" in err[0] and "nan" in err[0]
@@ -138,7 +138,7 @@ def test_stacked_models_equal_single_runs(run_job):
 
 def test_stacked_divergence_fails_only_that_model(run_job):
     rec = run_job(SMALL + ["experiment=localization_stack", "stack.activations=[relu]", "stack.seeds=[0,1]",
-                           "model.fork_lr=1e20", "logger=csv"], name="stackdiv")
+                           "model.fork_lr=1e300", "logger=csv"], name="stackdiv")
     assert rec["status"] == "finished" and rec["metrics"]["localization/n_failed"] == 2
     from knowloc.records import find_runs
 
@@ -146,3 +146,47 @@ def test_stacked_divergence_fails_only_that_model(run_job):
     assert len(subs) == 2
     for _, s in subs:
         assert s["status"] == "failed" and "fork '" in s["error"] and "diverged at step" in s["error"]
+
+
+def test_pixel_that_is_minus_one_everywhere_maps_to_fc1_bias(small_run):
+    """A pixel that is -1 in every image moves its weights exactly like the biases (ΔW1[:, j] = -Δb1),
+    so its pixel-map value equals Pearson(fc1.bias) of the same run; float64 end to end, to 1e-9."""
+    from knowloc.localization.data import LocalizationDataModule
+
+    out, rec = small_run
+    assert rec["config"]["model"]["dtype"] == "float64"
+    dm = LocalizationDataModule(pool_size=1200)
+    dm.setup()
+    assert dm.x.dtype == torch.float64
+    border = torch.nonzero((dm.x == -1).all(0)).flatten().tolist()
+    assert len(border) > 50  # the blank border of MNIST
+    pm = np.load(out / "localization" / "params.npz")["pixel_map"]
+    bias = rec["metrics"]["localization/pearson/fc1.bias"]
+    assert math.isfinite(bias)
+    assert np.abs(pm[border] - bias).max() < 1e-9
+
+
+def test_phase1_length_is_floor_of_fraction_and_bias_halves_test(small_run):
+    """n_1 = floor(fraction x pool); the write-up's Welch test of r between the halves by d is
+    reported for fc1.bias and the pooled biases, recomputed here from the written arrays."""
+    from scipy import stats
+
+    from knowloc.localization.data import LocalizationDataModule
+
+    out, rec = small_run
+    dm = LocalizationDataModule(pool_size=1200, phase1_fraction=0.3)
+    dm.setup()
+    assert dm.n_phase1 == math.floor(0.3 * len(dm.y))
+    z = np.load(out / "localization" / "params.npz")
+    m = rec["metrics"]
+    pooled = ([], [])
+    for p in ("fc1.bias", "fc2.bias"):
+        pooled[0].append(z[f"{p}/r"].ravel())
+        pooled[1].append(z[f"{p}/d"].ravel())
+    for name, r, d in (("fc1.bias", z["fc1.bias/r"], z["fc1.bias/d"]),
+                       ("biases", np.concatenate(pooled[0]), np.concatenate(pooled[1]))):
+        order = np.argsort(d, kind="stable")
+        half = len(d) // 2
+        t, p = stats.ttest_ind(r[order[-half:]], r[order[:half]], equal_var=False)
+        assert m[f"localization/welch_r_by_d_t/{name}"] == pytest.approx(t, rel=1e-9)
+        assert m[f"localization/welch_r_by_d_p/{name}"] == pytest.approx(p, rel=1e-9)

@@ -21,12 +21,18 @@ from knowloc.neurons.knockout import knockout_search
 from knowloc.neurons.trace import Trace
 
 
-def hand_net() -> nn.Sequential:
+def mlp_net(hidden: int) -> nn.Sequential:
+    """flatten, fc1 3 -> hidden, act1 ReLU, fc2 hidden -> 3 (weights set by the caller)."""
     net = nn.Sequential()
     net.add_module("flatten", nn.Flatten())
-    net.add_module("fc1", nn.Linear(3, 6))
+    net.add_module("fc1", nn.Linear(3, hidden))
     net.add_module("act1", nn.ReLU())
-    net.add_module("fc2", nn.Linear(6, 3))
+    net.add_module("fc2", nn.Linear(hidden, 3))
+    return net
+
+
+def hand_net() -> nn.Sequential:
+    net = mlp_net(6)
     with torch.no_grad():
         w1 = torch.zeros(6, 3)
         w1[0, 0] = w1[1, 1] = w1[2, 1] = w1[3, 2] = w1[4, 2] = 1.0
@@ -183,7 +189,11 @@ def test_ablation_experiment_matches_a_direct_evaluation(run_job):
         after = class_accuracy(net(x).argmax(1)[None], y, 10)[0]
     np.testing.assert_allclose(ko["acc_after"], after.numpy(), atol=1e-12)
     np.testing.assert_allclose(ko["acc_before"], before.numpy(), atol=1e-12)
-    met = after[1] < 0.5 and (before - after)[[c for c in range(10) if c != 1]].max() < 0.05
+    n = torch.bincount(y, minlength=10)
+    k_before, k_after = (before * n).round().long(), (after * n).round().long()
+    lost = (k_before - k_after)[[c for c in range(10) if c != 1]]
+    # counts of images: k_1 < 0.5 n_1 and every other class loses < 5% of its images (20 lost of 400 fails)
+    met = 2 * k_after[1] < n[1] and bool((20 * lost < n[[c for c in range(10) if c != 1]]).all())
     assert ko["met"] == bool(met) and rec["metrics"]["ablation/knockout/met"] == int(met)
     assert rec["metrics"]["ablation/knockout/size"] == len(ko["units"]) <= 3
     assert rec["metrics"]["ablation/class_acc_after/1"] == pytest.approx(float(after[1]))
@@ -235,3 +245,69 @@ def test_trained_lenet_batched_and_direct_matrices_are_identical(method):
         acc, pred_direct = ablation_matrix_direct(net, layer, x, y, 10, method, ev.mean, ev.donors)
         assert torch.equal(pred, pred_direct), layer
         assert torch.equal(ev.matrix(), acc), layer
+
+
+def gated_net() -> nn.Sequential:
+    """h = relu(x) (3 units); logit_0 = 2 h_0 - 2 h_2, logit_1 = h_0 + h_1, logit_2 = 1.5 h_2 + 0.1.
+    x = (1,0,0) is class 0 and needs unit 0; (0,1,0) is class 1; (1,1,1) is class 1 only while unit 0
+    is there (without it class 2 wins); (0,0,1) is class 2."""
+    net = mlp_net(3)
+    with torch.no_grad():
+        net.fc1.weight.copy_(torch.eye(3))
+        net.fc1.bias.zero_()
+        net.fc2.weight.copy_(torch.tensor([[2.0, 0.0, -2.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.5]]))
+        net.fc2.bias.copy_(torch.tensor([0.0, 0.0, 0.1]))
+    return net.eval()
+
+
+def gated_data(special: int):
+    """20 class-0 images, 100 class-1 images (3 always wrong, ``special`` that need unit 0), 20 class-2."""
+    rows = ([((1, 0, 0), 0)] * 20 + [((0, 0, 1), 1)] * 3 + [((1, 1, 1), 1)] * special
+            + [((0, 1, 0), 1)] * (97 - special) + [((0, 0, 1), 2)] * 20)
+    return torch.tensor([r[0] for r in rows], dtype=torch.float32), torch.tensor([r[1] for r in rows])
+
+
+@pytest.mark.parametrize("special,met", [(5, False), (4, True)])
+def test_knockout_constraints_compare_counts_of_images(special, met):
+    """Class 1 goes from 97 to 97 - ``special`` right of 100. Losing 5 images is a drop of exactly 5
+    points and fails "< 5 points" (in floats 0.97 - 0.92 = 0.04999... would pass); losing 4 passes."""
+    from knowloc.neurons.knockout import strict_bound
+
+    x, y = gated_data(special)
+    ev = AblationEvaluator(gated_net(), "act1", x, y, 3)
+    assert ev.acc_before.tolist() == [1.0, 0.97, 1.0]
+    res = knockout_search(ev, target=0, target_acc=0.2, max_other_drop=0.05, max_size=1)
+    assert res["units"] == [0] and res["correct_after"] == [0, 97 - special, 20]
+    assert res["correct_before"] == [20, 97, 20] and res["class_counts"] == [20, 100, 20]
+    assert res["max_lost_other"][1] == 4 and res["max_correct_target"] == 3
+    assert res["met"] is met and res["message"].startswith("met" if met else "NOT MET")
+    if not met:
+        assert 0.97 - 0.92 < 0.05  # the float comparison this replaces would have passed
+    assert [strict_bound(0.05, n) for n in (100, 99, 101, 20)] == [4, 4, 5, 0]
+    assert strict_bound(0.2, 20) == 3 and strict_bound(0.5, 7) == 3
+
+
+def test_mean_ablation_uses_the_whole_training_set_mean(run_job):
+    """callbacks.ablation.method=mean: the replacement value is the unit's mean over the whole
+    training split (reference_size: null), recomputed here by hand from the trained net."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from knowloc.data import ImageDataModule
+
+    rec = run_job(["experiment=ablation", "logger=csv", "data.first_n=600", "trainer.max_epochs=1",
+                   "callbacks.ablation.method=mean", "callbacks.ablation.target_class=null"])
+    assert rec["status"] == "finished", rec["error"]
+    run = Path(rec["config"]["paths"]["output_dir"])
+    z = np.load(run / "ablation" / "act3_matrix.npz")
+    dm = ImageDataModule(first_n=600, seed=0)
+    dm.setup()
+    net = _load_net(run)
+    with torch.no_grad():
+        h = torch.relu(net.fc1(net.flatten(net.pool2(net.act2(net.conv2(net.pool1(net.act1(net.conv1(dm.train_split.x)))))))))
+    hand = h.double().sum(0) / len(dm.train_split.x)
+    assert int(z["reference_n"]) == len(dm.train_split.x) == rec["data"]["n_train"]
+    np.testing.assert_allclose(z["reference_mean"], hand.numpy(), rtol=1e-5, atol=1e-6)
+    # not the mean of the first 2,000 (here: all) but of every training image, e.g. not of the first half
+    assert not np.allclose(z["reference_mean"], h[: len(h) // 2].mean(0).numpy(), rtol=1e-3, atol=1e-5)

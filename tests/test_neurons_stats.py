@@ -58,13 +58,67 @@ def test_anomaly_score_formula():
     mean_grad = np.array([[-1.0, -1.0, -1.0, 0.5], [0.0, 0.0, 0.0, 0.0]])
     mean_act = np.array([[2.0, 0.0, -2.0, 2.0], [1.0, 1.0, 1.0, 1.0]])
     score = anomaly_scores(mean_act, mean_grad)
-    # ĝ = g / 1; â = a / 2 for unit 0; score = |ĝ| (1 + sign(g) â) / 2
-    np.testing.assert_allclose(score[0], [0.0, 0.5, 1.0, 0.5])
+    # ĝ = g / 1; ā = 0.5 for unit 0 (1 for unit 1); â = (a - ā) / 2.5 (the layer's largest |a - ā|)
+    # = [0.6, -0.2, -1, 0.6]; score = |ĝ| (1 + sign(g) â) / 2
+    np.testing.assert_allclose(score[0], [0.2, 0.6, 1.0, 0.4])
     assert (score[1] == 0).all()
     rows = anomaly_ranking({"anomaly_score": score, "mean_grad": mean_grad, "mean_act": mean_act,
                             "mean_abs_grad": np.abs(mean_grad), "fire_rate": (mean_act > 0) * 1.0,
                             "topk_grad_index": -np.ones((2, 4, 2), int), "topk_act_index": -np.ones((2, 4, 2), int)}, 2)
     assert [(r["unit"], r["class"]) for r in rows] == [(0, 2), (0, 1)]
+    # callbacks.neuron_stats.anomaly_score=unit_max: the score before issue 19, â = a / max_c' |a[u, c']|
+    np.testing.assert_allclose(anomaly_scores(mean_act, mean_grad, "unit_max")[0], [0.0, 0.5, 1.0, 0.5])
+
+
+def test_anomaly_score_treats_positive_and_negative_gradients_alike():
+    """Post-ReLU activations (all >= 0): a class asking for a unit up (g < 0) that gets it at its
+    lowest scores as high as a class asking for a unit down (g > 0) that gets it at its highest;
+    in general score(-g, mirrored a) = score(g, a), mirrored about the unit's class average."""
+    mean_act = np.array([[1.0, 0.2], [0.2, 1.0]])  # unit 0 high for class 0, unit 1 low for class 0
+    mean_grad = np.array([[0.5, 0.0], [-0.5, 0.0]])  # class 0 asks unit 0 down, unit 1 up
+    score = anomaly_scores(mean_act, mean_grad)
+    assert score[0, 0] == pytest.approx(score[1, 0]) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    a = np.maximum(rng.normal(size=(30, 10)), 0)  # ReLU outputs
+    g = rng.normal(size=(30, 10))
+    mirrored = 2 * a.mean(1, keepdims=True) - a
+    np.testing.assert_allclose(anomaly_scores(mirrored, -g), anomaly_scores(a, g), atol=1e-15)
+    # ranking on ReLU outputs is not one-sided: both gradient signs reach the top 20
+    top = np.argsort(-anomaly_scores(a, g), axis=None)[:20]
+    assert {np.sign(g.ravel()[top]).min(), np.sign(g.ravel()[top]).max()} == {-1.0, 1.0}
+
+
+def test_anomaly_score_does_not_inflate_a_near_dead_unit():
+    """Unit 1 fires on few samples (tiny class means) with unit 0's gradient; scaled by its own
+    maximum it would score the top score 1 like unit 0. Scaled layer-wide it gets ~ the neutral
+    |ĝ|/2, and shrinking its activations further never raises its score."""
+    mean_grad = np.array([[0.5, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    healthy = [3.0, 0.0, 0.0]
+    scores = [anomaly_scores(np.array([healthy, [eps, 0.0, 0.0]]), mean_grad)[1, 0] for eps in (1e-1, 1e-2, 1e-3, 0.0)]
+    assert anomaly_scores(np.array([healthy, [1e-3, 0.0, 0.0]]), mean_grad)[0, 0] == pytest.approx(1.0)
+    assert scores[2] == pytest.approx(0.5, abs=1e-3) and scores[3] == 0.5
+    assert all(a >= b for a, b in zip(scores, scores[1:]))  # no inflation as the unit dies
+    # the old score, scaled by the unit's own maximum, gives the near-dead unit the top score
+    assert anomaly_scores(np.array([healthy, [1e-3, 0.0, 0.0]]), mean_grad, "unit_max")[1, 0] == pytest.approx(1.0)
+
+
+def test_top_specific_images_are_specific_to_the_unit():
+    """One hard example has a large gradient on every unit: it tops every unit's |g| list, but only
+    samples whose gradient is concentrated on a unit top that unit's specific list."""
+    U, C, k = 4, 1, 2
+    grad = torch.full((U + 1, U), 0.01)
+    grad[0] = 5.0  # the hard example: large on every unit
+    for u in range(U):
+        grad[1 + u, u] = 1.0  # sample 1+u: concentrated on unit u
+    act = torch.rand(U + 1, U)
+    s = UnitClassStats(U, C, None, k)
+    s.update(act, grad, torch.zeros(U + 1, dtype=torch.long), None, torch.arange(U + 1) * 10)
+    out = s.summary()
+    assert all(out["topk_grad_index"][u, 0, 0] == 0 for u in range(U))
+    for u in range(U):
+        assert out["topk_specific_index"][u, 0, 0] == 10 * (1 + u)
+        assert out["topk_specific_value"][u, 0, 0] == pytest.approx(1.0 / ((1.0 + 0.03) / U), rel=1e-6)
+    assert 0 not in out["topk_specific_index"][:, 0, 0]
 
 
 def _fit_frozen(tmp_path, callbacks, epochs=2, ckpt_path=None):
@@ -113,6 +167,12 @@ def test_callback_statistics_have_their_closed_form(tmp_path):
                     assert abs(g[where[int(i)], u].abs().item() - v) <= 1e-4 * max(1.0, v)
                 top = g[split.y == c, u].abs().max().item()
                 assert abs(out["topk_grad_value"][u, c, 0] - top) <= 1e-4 * max(1.0, top)
+                # unit-specific top images: largest |g_iu| / mean over the layer's units of |g_iu'|
+                spec = g.abs()[:, u] / g.abs().mean(1)
+                for i, v in zip(out["topk_specific_index"][u, c], out["topk_specific_value"][u, c]):
+                    assert split.y[where[int(i)]] == c and abs(spec[where[int(i)]].item() - v) <= 1e-4 * max(1.0, v)
+                top = spec[split.y == c].max().item()
+                assert abs(out["topk_specific_value"][u, c, 0] - top) <= 1e-4 * max(1.0, top)
     # fc1 gradient = act1 gradient where the unit fires, 0 elsewhere
     assert torch.equal((z.grad != 0), (h.grad != 0) & (z > 0))
     # written at fit end
@@ -122,6 +182,10 @@ def test_callback_statistics_have_their_closed_form(tmp_path):
                 f"{name}_anomalies.png"} <= files
     with np.load(tmp_path / "neurons" / "act1_stats.npz") as z_:
         np.testing.assert_array_equal(z_["mean_act"], cb.stats["act1"].summary()["mean_act"])
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "neurons" / "act1_anomalies.csv")
+    assert (table["top_images"] == table["top_specific_images"]).all()
 
 
 def test_callback_state_survives_a_checkpoint(tmp_path):

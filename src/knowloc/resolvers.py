@@ -57,7 +57,8 @@ def register() -> None:
     for name, fn in {
         "knowloc.num_classes": num_classes,
         "knowloc.channels": lambda data_name: _CHANNELS.get(str(data_name), 1),
-        "knowloc.image_size": lambda data_name: _SIZES.get(str(data_name), 28),
+        # ${knowloc.image_size:${data.name},${oc.select:data.pad,0}}: the side after pixel padding
+        "knowloc.image_size": lambda data_name, pad=0: _SIZES.get(str(data_name), 28) + 2 * int(pad or 0),
         "knowloc.by_activation": by_activation,
         "knowloc.experiments_help": experiments_help,
     }.items():

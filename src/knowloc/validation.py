@@ -89,6 +89,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.test_fraction": fraction(True, False),
     "data.scaling": one_of("unit", "symmetric", "standard"),
     "data.name": one_of("mnist_embedded", "mnist", "fashion_mnist", "cifar10", "equality"),
+    # fixed index-range split and pixel padding (knowloc.data.ImageDataModule; ranges checked there)
+    "data.split": one_of("random", "index"),
+    "data.pad": int_at_least(0),
     "model.optimizer.lr": positive_number(),
     "model.net.init": one_of("he", "xavier", "default"),
     # neuron statistics and ablation (callbacks.neuron_stats, callbacks.ablation)
@@ -96,6 +99,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                                       "a layer name or a non-empty list of layer names, e.g. [act1, act3]"),
     "callbacks.neuron_stats.topk": int_at_least(1),
     "callbacks.neuron_stats.n_anomalies": int_at_least(0),
+    "callbacks.neuron_stats.anomaly_score": one_of("centred", "unit_max"),
+    "callbacks.neuron_stats.top_images": one_of("specific", "gradient"),
     "callbacks.ablation.method": one_of("zero", "mean", "resample"),
     "callbacks.ablation.split": one_of("test", "val"),
     "callbacks.ablation.target_class": optional(int_at_least(0)),
@@ -103,7 +108,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks.ablation.max_other_drop": fraction(),
     "callbacks.ablation.beam_width": int_at_least(1),
     "callbacks.ablation.max_size": int_at_least(1),
-    "callbacks.ablation.reference_size": int_at_least(1),
+    "callbacks.ablation.reference_size": optional(int_at_least(1)),
     # alignment search (knowloc.alignment)
     "data.vocab_size": int_at_least(2),
     "data.dim": int_at_least(1),

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from knowloc.data.sources import Source, load_pool
-from knowloc.data.transforms import SCALINGS, normalize_classes, scale_images, select_classes
+from knowloc.data.transforms import SCALINGS, normalize_classes, pad_images, scale_images, select_classes
 from knowloc.errors import ConfigValueError
 
 
@@ -69,22 +69,57 @@ class EpochSeededSampler(Sampler[int]):
         return self.n
 
 
+SPLITS = ("random", "index")
+RANGE_KEYS = ("train", "val", "test")
+
+
+def check_ranges(ranges, n: int) -> dict[str, tuple[int, int] | None]:
+    """``{"train": (lo, hi), "val": (lo, hi) or None, "test": ...}`` from ``data.ranges``: half-open
+    position ranges in the pool (data-set order), inside [0, n), disjoint, train non-empty."""
+    allowed = f"{{train: [lo, hi], val: [lo, hi] or null, test: [lo, hi] or null}}, disjoint, within [0, {n}]"
+    try:
+        out = {k: (None if ranges.get(k) is None else (int(ranges[k][0]), int(ranges[k][1]))) for k in RANGE_KEYS}
+        bad = set(ranges) - set(RANGE_KEYS)
+    except (AttributeError, TypeError, IndexError, ValueError):
+        raise ConfigValueError("data.ranges", ranges, allowed) from None
+    spans = sorted(r for r in out.values() if r is not None)
+    if (bad or out["train"] is None or any(not 0 <= lo < hi <= n for lo, hi in spans)
+            or any(a[1] > b[0] for a, b in zip(spans, spans[1:]))):
+        raise ConfigValueError("data.ranges", ranges, allowed)
+    return out
+
+
 class ImageDataModule(L.LightningDataModule):
-    """Image classification data with class subsets, first-N, scaling and flattening.
+    """Image classification data with class subsets, first-N, padding, scaling and flattening.
 
     Order of operations: load the source in data-set order -> keep the first ``first_n``
-    training samples -> keep ``classes`` (``classes[i]`` becomes label i) -> split -> scale.
-    The embedded set has no official test split: ``test_fraction`` of it is held out, chosen
-    by ``seed``; ``val_fraction`` of the training pool is held out for validation, chosen by
-    ``seed``. Training samples keep data-set order within their split.
+    training samples -> keep ``classes`` (``classes[i]`` becomes label i) -> split -> pad ``pad``
+    zero pixels on every side (pixel space) -> scale (``standard``: mean/std of the unpadded
+    training images). Splits (``split``):
+
+    * ``random`` (seeded): a set without an official test split (the embedded subset) holds out
+      ``test_fraction`` of it, chosen by ``seed``; ``val_fraction`` of the training pool is held
+      out for validation, chosen by ``seed``.
+    * ``index``: fixed position ranges of the pool in data-set order, the same for every seed:
+      ``ranges = {train: [0, 4000], val: null, test: [4000, 5000]}`` (half-open; val null = no
+      validation split, test null = the official test split). Every seed sees the same test images.
+
+    Training samples keep data-set order within their split.
     """
 
     def __init__(self, name: str = "mnist_embedded", root: str | None = None, download: bool = False,
                  classes=None, first_n: int | None = None, scaling: str = "unit",
                  flatten: bool = False, val_fraction: float = 0.1, test_fraction: float = 0.2,
                  batch_size: int = 64, eval_batch_size: int = 1000, shuffle: bool = True,
-                 seed: int = 0, num_workers: int = 0):
+                 seed: int = 0, num_workers: int = 0, split: str = "random", ranges=None, pad: int = 0):
         super().__init__()
+        if split not in SPLITS:
+            raise ConfigValueError("data.split", split, SPLITS)
+        if split == "index" and ranges is None:
+            raise ConfigValueError("data.ranges", ranges, "position ranges {train: [lo, hi], val: ..., test: ...}")
+        if not isinstance(pad, int) or isinstance(pad, bool) or pad < 0:
+            raise ConfigValueError("data.pad", pad, "an integer >= 0")
+        self.split, self.ranges, self.pad = split, ranges, int(pad)
         if scaling not in SCALINGS:
             raise ConfigValueError("data.scaling", scaling, SCALINGS)
         for key, v in (("data.val_fraction", val_fraction), ("data.test_fraction", test_fraction)):
@@ -118,6 +153,36 @@ class ImageDataModule(L.LightningDataModule):
         self.source = src
         pool, keep = tuple(pool), pool[3]
         g = torch.Generator().manual_seed(self.seed)
+        if self.split == "index":
+            train, val, test = self._index_splits(src, pool)
+        else:
+            train, val, test = self._random_splits(src, pool, keep, g)
+        counts = torch.bincount(train[1], minlength=self.num_classes)
+        if len(train[1]) == 0 or (counts == 0).any():
+            empty = [self.classes[i] if self.classes else i for i in torch.nonzero(counts == 0).flatten().tolist()]
+            where = f"the first {self.first_n} samples of {self.name}" if self.first_n else self.name
+            raise ConfigValueError("data.classes", self.classes,
+                                   f"classes with training samples in {where} (none for {empty})")
+        if self.scaling == "standard":
+            xf = train[0].float() / 255.0
+            self.mean = xf.mean(dim=(0, 2, 3)).tolist()
+            self.std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()
+        self.train_split, self.val_split, self.test_split = (self._make(s) for s in (train, val, test))
+
+    def _index_splits(self, src: Source, pool):
+        """Fixed position ranges of the pool (``ranges``), the same for every seed."""
+        self.index_ranges = r = check_ranges(self.ranges, len(pool[1]))
+        empty = tuple(t[:0] for t in pool)
+        parts = {k: None if v is None else tuple(t[v[0]:v[1]] for t in pool) for k, v in r.items()}
+        if parts["test"] is None:
+            if src.test_images is None:
+                raise ConfigValueError("data.ranges", self.ranges, f"a test range ({src.name} has no test split)")
+            tkeep, ty = select_classes(src.test_labels, self.classes)
+            parts["test"] = (src.test_images[tkeep], ty, src.test_labels[tkeep], tkeep)
+        return parts["train"], parts["val"] or empty, parts["test"]
+
+    def _random_splits(self, src: Source, pool, keep, g):
+        """Seeded random held-out test (sets without a test split) and validation samples."""
         if src.test_images is None:
             n_test = int(round(self.test_fraction * len(keep)))
             perm = torch.randperm(len(keep), generator=g)
@@ -132,21 +197,11 @@ class ImageDataModule(L.LightningDataModule):
         val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
         val = tuple(t[val_idx] for t in pool)
         train = tuple(t[train_idx] for t in pool)
-        counts = torch.bincount(train[1], minlength=self.num_classes)
-        if len(train[1]) == 0 or (counts == 0).any():
-            empty = [self.classes[i] if self.classes else i for i in torch.nonzero(counts == 0).flatten().tolist()]
-            where = f"the first {self.first_n} samples of {self.name}" if self.first_n else self.name
-            raise ConfigValueError("data.classes", self.classes,
-                                   f"classes with training samples in {where} (none for {empty})")
-        if self.scaling == "standard":
-            xf = train[0].float() / 255.0
-            self.mean = xf.mean(dim=(0, 2, 3)).tolist()
-            self.std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()
-        self.train_split, self.val_split, self.test_split = (self._make(s) for s in (train, val, test))
+        return train, val, test
 
     def _make(self, parts) -> TensorSplit:
         x, y, orig, index = parts
-        x = scale_images(x, self.scaling, self.mean, self.std)
+        x = scale_images(pad_images(x, self.pad), self.scaling, self.mean, self.std)
         if self.flatten:
             x = x.flatten(1)
         return TensorSplit(x.contiguous(), y, orig, index)
@@ -160,7 +215,10 @@ class ImageDataModule(L.LightningDataModule):
         """Data source and split sizes, for the run record."""
         self.setup()
         return {**self.source.info, "classes": self.classes, "first_n": self.first_n,
-                "scaling": self.scaling, "seed": self.seed, "n_train": len(self.train_split),
+                "scaling": self.scaling, "seed": self.seed, "split": self.split, "pad": self.pad,
+                "ranges": {k: (list(v) if v else None) for k, v in self.index_ranges.items()}
+                if self.split == "index" else None,
+                "n_train": len(self.train_split),
                 "n_val": len(self.val_split), "n_test": len(self.test_split)}
 
     # -- loaders -------------------------------------------------------------------------------

@@ -44,10 +44,11 @@ def select_classes(labels: torch.Tensor, classes) -> tuple[torch.Tensor, torch.T
 
 
 def scale_images(x: torch.Tensor, scaling: str, mean: Sequence[float] | None = None,
-                 std: Sequence[float] | None = None) -> torch.Tensor:
-    """uint8 images to float: ``unit`` x/255 in [0,1]; ``symmetric`` x/127.5-1 in [-1,1];
-    ``standard`` (x/255 - mean)/std per channel (mean/std of the training split)."""
-    xf = x.float()
+                 std: Sequence[float] | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 images to float (``dtype``, the arithmetic done in it): ``unit`` x/255 in [0,1];
+    ``symmetric`` x/127.5-1 in [-1,1]; ``standard`` (x/255 - mean)/std per channel (mean/std of
+    the training split)."""
+    xf = x.to(dtype)
     if scaling == "unit":
         return xf / 255.0
     if scaling == "symmetric":
@@ -55,7 +56,15 @@ def scale_images(x: torch.Tensor, scaling: str, mean: Sequence[float] | None = N
     if scaling == "standard":
         if mean is None or std is None:
             raise ValueError("standard scaling needs mean and std")
-        m = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        s = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        m = torch.as_tensor(mean, dtype=dtype).view(1, -1, 1, 1)
+        s = torch.as_tensor(std, dtype=dtype).view(1, -1, 1, 1)
         return (xf / 255.0 - m) / s
     raise ConfigValueError("data.scaling", scaling, SCALINGS)
+
+
+def pad_images(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """``pad`` pixels of value 0 on every side of uint8 images ``(N, C, H, W)`` (pixel space, before
+    scaling: with ``standard`` scaling the border becomes -mean/std, as in LeNet-5's 32x32 input)."""
+    if int(pad) == 0:
+        return x
+    return torch.nn.functional.pad(x, (int(pad),) * 4, value=0)

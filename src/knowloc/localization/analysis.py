@@ -9,7 +9,10 @@ lives? Per parameter tensor: r (update tally share) vs d (fork difference share)
 Statistics of r_0 vs d_0 over the parameters of a tensor (NaN entries dropped): Pearson with the
 Fisher-z 95% interval ``tanh(atanh(rho) +- z_{.975} / sqrt(n - 3))``; Spearman with the
 Fieller-Hartley-Pearson interval (standard error ``sqrt(1.06 / (n - 3))``); Welch's t-test of d
-between parameters whose updates came mostly from group 0 (r > 1/2) and the others (r < 1/2).
+between parameters whose updates came mostly from group 0 (r > 1/2) and the others (r < 1/2);
+the seed write-up's test (:func:`welch_by_d`): Welch's t-test of r between the floor(n/2)
+parameters with the largest d and the floor(n/2) with the smallest (the middle one of an odd n
+left out), per tensor and for the pooled biases (row ``biases``: every ``*.bias`` tensor together).
 The pixel map: for each input pixel j, the Pearson correlation over hidden units of r vs d of the
 weights leaving pixel j (``fc1.weight[:, j]``).
 """
@@ -85,6 +88,36 @@ def welch(r: np.ndarray, d: np.ndarray) -> tuple[float, float, float, float]:
     return float(t), float(p), float(hi.mean()), float(lo.mean())
 
 
+def welch_by_d(r: np.ndarray, d: np.ndarray) -> tuple[float, float, float, float]:
+    """(t, p, mean r of the top half by d, mean r of the bottom half): Welch's t-test of r between
+    the floor(n/2) finite (r, d) pairs with the largest d and the floor(n/2) with the smallest
+    (ties in d broken by position, stable sort)."""
+    from scipy import stats
+
+    ok = np.isfinite(r) & np.isfinite(d)
+    r, d = r[ok], d[ok]
+    half = len(r) // 2
+    if half < 2:
+        return math.nan, math.nan, math.nan, math.nan
+    order = np.argsort(d, kind="stable")
+    low, top = r[order[:half]], r[order[-half:]]
+    t, p = stats.ttest_ind(top, low, equal_var=False)
+    return float(t), float(p), float(top.mean()), float(low.mean())
+
+
+def _stats_row(name: str, r: np.ndarray, d: np.ndarray) -> dict:
+    p, plo, phi, n = pearson_ci(r, d)
+    s, slo, shi, _ = spearman_ci(r, d)
+    wt, wp, dhi, dlo = welch(r, d)
+    ht, hp, rtop, rlow = welch_by_d(r, d)
+    return {"param": name, "n": n, "pearson": p, "pearson_low": plo, "pearson_high": phi,
+            "spearman": s, "spearman_low": slo, "spearman_high": shi,
+            "welch_t": wt, "welch_p": wp, "d_mean_r_above_half": dhi, "d_mean_r_below_half": dlo,
+            "welch_r_by_d_t": ht, "welch_r_by_d_p": hp, "r_mean_top_half_d": rtop, "r_mean_bottom_half_d": rlow,
+            "r_mean": float(np.nanmean(r)) if np.isfinite(r).any() else math.nan,
+            "d_mean": float(np.nanmean(d)) if np.isfinite(d).any() else math.nan}
+
+
 def pixel_map(r: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Per input pixel j: Pearson over hidden units of r[:, j] vs d[:, j] (r, d: (H, D)); NaN
     where a column has fewer than 4 finite pairs or no spread."""
@@ -108,14 +141,11 @@ def analyze(tally: dict[str, torch.Tensor], forks: dict[str, torch.Tensor], fork
         r = share(t)[group].numpy()
         d = share(fork_distance(forks[name], fork_groups, G))[group].numpy()
         out["r"][name], out["d"][name] = r, d
-        p, plo, phi, n = pearson_ci(r.ravel(), d.ravel())
-        s, slo, shi, _ = spearman_ci(r.ravel(), d.ravel())
-        wt, wp, dhi, dlo = welch(r.ravel(), d.ravel())
-        out["stats"].append({"param": name, "n": n, "pearson": p, "pearson_low": plo, "pearson_high": phi,
-                             "spearman": s, "spearman_low": slo, "spearman_high": shi,
-                             "welch_t": wt, "welch_p": wp, "d_mean_r_above_half": dhi,
-                             "d_mean_r_below_half": dlo, "r_mean": float(np.nanmean(r)) if np.isfinite(r).any() else math.nan,
-                             "d_mean": float(np.nanmean(d)) if np.isfinite(d).any() else math.nan})
+        out["stats"].append(_stats_row(name, r.ravel(), d.ravel()))
+    biases = [k for k in out["r"] if k.endswith(".bias")]
+    if len(biases) > 1:  # the pooled biases (statistics only; no scatter panel)
+        out["stats"].append(_stats_row("biases", np.concatenate([out["r"][k].ravel() for k in biases]),
+                                       np.concatenate([out["d"][k].ravel() for k in biases])))
     if "fc1.weight" in out["r"]:
         out["pixel_map"] = pixel_map(out["r"]["fc1.weight"], out["d"]["fc1.weight"])
     return out

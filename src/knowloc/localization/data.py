@@ -2,7 +2,8 @@
 
 Pool: the first ``pool_size`` samples of the data set (data-set order; null = all of it), of the
 digits in ``superclasses`` (``[[1, 7], [6, 8]]``: 1 and 7 become label 0, 6 and 8 label 1),
-inputs scaled to [-1, 1] and flattened. Phase 1 trains on the first ``phase1_fraction`` of the
+inputs scaled to [-1, 1] in ``dtype`` (float64 by default: the arithmetic of the scaling too) and
+flattened. Phase 1 trains on the first n_1 = max(1, floor(phase1_fraction x pool)) samples of the
 pool; each fork trains on the rest of the pool without one sub-class (``1 vs 6/8`` drops 7,
 ``7 vs 6/8`` drops 1, ...). Any number of super-classes and sub-classes works; a super-class with
 a single sub-class has no fork.
@@ -18,6 +19,7 @@ the pool samples after phase 1, which the phase-1 net never saw (forks are then 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import lightning as L
@@ -86,8 +88,11 @@ class LocalizationDataModule(L.LightningDataModule):
     def __init__(self, name: str = "mnist_embedded", root: str | None = None, download: bool = False,
                  superclasses=((1, 7), (6, 8)), pool_size: int | None = None, phase1_fraction: float = 0.25,
                  phase1_epochs: int = 1, fork_epochs: int = 1, chunk_size: int = 64,
-                 scaling: str = "symmetric", eval_batch_size: int = 1000):
+                 scaling: str = "symmetric", eval_batch_size: int = 1000, dtype: str = "float64"):
         super().__init__()
+        if dtype not in ("float32", "float64"):
+            raise ConfigValueError("data.dtype", dtype, ("float32", "float64"))
+        self.dtype = getattr(torch, dtype)
         groups = normalize_classes([list(g) if hasattr(g, "__iter__") else [g] for g in superclasses])
         if groups is None or len(groups) < 2:
             raise ConfigValueError("data.superclasses", superclasses, "at least two super-classes, e.g. [[1,7],[6,8]]")
@@ -118,15 +123,16 @@ class LocalizationDataModule(L.LightningDataModule):
         self.source = src
         if len(keep) < 4:
             raise ConfigValueError("data.superclasses", self.superclasses, "digits present in the pool")
-        self.x = scale_images(images, self.scaling).flatten(1).contiguous()
+        self.x = scale_images(images, self.scaling, dtype=self.dtype).flatten(1).contiguous()
         self.y, self.cls = y, cls
-        self.n_phase1 = max(1, int(round(self.phase1_fraction * len(y))))
+        self.n_phase1 = max(1, math.floor(self.phase1_fraction * len(y)))  # floor(fraction x pool)
         rest = torch.arange(self.n_phase1, len(y))
         self.phase1_index = torch.arange(self.n_phase1).repeat(self.phase1_epochs)
         self.fork_index = [rest[self.cls[rest] != f.dropped].repeat(self.fork_epochs) for f in self.forks]
         if src.test_images is not None:
             tkeep, ty = select_classes(src.test_labels, self.superclasses)
-            self.test = (scale_images(src.test_images[tkeep], self.scaling).flatten(1), ty, src.test_labels[tkeep])
+            self.test = (scale_images(src.test_images[tkeep], self.scaling, dtype=self.dtype).flatten(1), ty,
+                         src.test_labels[tkeep])
             self.test_is_official = True
         else:
             self.test = (self.x[rest], self.y[rest], self.cls[rest])

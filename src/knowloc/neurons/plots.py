@@ -70,15 +70,16 @@ def heatmaps(panels: Sequence[tuple[np.ndarray, str]], suptitle: str, xlabel: st
 
 
 def anomaly_figure(rows: list[dict], images: dict[int, np.ndarray], layer: str, k: int = 6):
-    """One row per anomalous (unit, class): its statistics and its top-|gradient| images
-    (one mosaic; the numbers under the images are data-set indices)."""
+    """One row per anomalous (unit, class): its statistics and its top images (``top_images``: by
+    default the unit-specific ones, largest |g_iu| / mean_u' |g_iu'|; one mosaic; the numbers under
+    the images are data-set indices)."""
     n = max(1, len(rows))
     H, W = next(iter(images.values())).shape[-2:] if images else (28, 28)
     pad = 4
     mosaic = np.full((n * (H + pad), k * (W + pad)), np.nan)
     fig, ax = plt.subplots(figsize=(0.75 * k + 2.2, 0.8 * n + 0.6))
     for r, row in enumerate(rows):
-        for j, i in enumerate(row["top_grad_images"][:k]):
+        for j, i in enumerate(row.get("top_images", row["top_grad_images"])[:k]):
             if i in images:
                 t = _gray(images[i])
                 mosaic[r * (H + pad): r * (H + pad) + H, j * (W + pad): j * (W + pad) + W] = t / (np.abs(t).max() or 1)
@@ -89,7 +90,7 @@ def anomaly_figure(rows: list[dict], images: dict[int, np.ndarray], layer: str, 
     ax.imshow(mosaic, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     ax.set_title(f"{layer}: anomalies (strong class gradient, weak/opposite activation)\n"
-                 f"with their top-|gradient| training images (data-set index)", fontsize=7)
+                 f"with their top training images (data-set index)", fontsize=7)
     return fig
 
 
