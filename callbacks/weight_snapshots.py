@@ -233,33 +233,37 @@ class WeightSnapshots(L.Callback):
         self.rows.sort(key=lambda r: r["i"])
 
     def _finish(self, trainer) -> None:
+        """Join the worker; draw the filter views (two threads) while the change curves are drawn
+        here; results, W&B images and the artifact."""
         import pandas as pd
 
         from knowloc.artifacts import log_results, save_figure, save_table
 
         self._join(trainer)
         store = self._store
-        if self.filter_images:
-            self._pictures(trainer)
+        layers = [n for n in self._weight_layers() if self._layers[n].weight.ndim == 4] if self.filter_images else []
+        with ThreadPoolExecutor(1, thread_name_prefix="filter-views") as pool:
+            pictures = pool.submit(draw_filters, store, self.range_quantile, self.colour_scale,
+                                   self.gif_seconds_per_frame, layers) if layers else None
+            if self.change_curves and self.rows:
+                save_table(trainer, f"{FOLDER}/changes", pd.DataFrame(self.rows, columns=["i", "epoch", "step", "layer", *MEASURES]))
+                save_figure(trainer, f"{FOLDER}/changes", plot_changes(self.rows), tight=False)
+            if pictures is not None:
+                self._log_pictures(trainer, pictures.result())
         results = {"snapshots/n": len(store)}
         last = {}
         for r in self.rows:
             last[r["layer"]] = r
         for name, r in last.items():
             results.update({f"snapshots/{name}/{k}": r[k] for k in ("rel_dist_init", "cos_init", "sign_flip_init")})
-        if self.change_curves and self.rows:
-            save_table(trainer, f"{FOLDER}/changes", pd.DataFrame(self.rows, columns=["i", "epoch", "step", "layer", *MEASURES]))
-            save_figure(trainer, f"{FOLDER}/changes", plot_changes(self.rows), tight=False)
         log_results(trainer, results)
         if self.log_artifact:
             self._log_artifact(trainer)
 
-    def _pictures(self, trainer) -> None:
-        """The filter views of every conv layer, drawn from the store with the run's ranges; W&B images."""
+    def _log_pictures(self, trainer, drawn: dict) -> None:
+        """W&B: each weight picture at its snapshot's step; the last change pictures and the GIFs."""
         from knowloc.tracking import wandb_run_of
 
-        layers = [n for n in self._weight_layers() if self._layers[n].weight.ndim == 4]
-        drawn = draw_filters(self._store, self.range_quantile, self.colour_scale, self.gif_seconds_per_frame, layers)
         run = wandb_run_of(trainer)
         if run is None:
             return
@@ -268,15 +272,17 @@ class WeightSnapshots(L.Callback):
         entries = self._store.entries
         for layer, d in drawn.items():
             v = d["views"]["weights"]
-            for e, path, text in zip(entries, v["frames"], v["captions"]):
-                run.log({f"snapshots/filters/{layer}": wandb.Image(str(path), caption=text),
+            for e, path, lines in zip(entries, v["frames"], v["captions"]):
+                run.log({f"snapshots/filters/{layer}": wandb.Image(str(path), caption="; ".join(lines)),
                          "trainer/global_step": e["step"]})
             last = {"trainer/global_step": entries[-1]["step"]}
             for view, v in d["views"].items():
                 suffix = "" if view == "weights" else f"_{view}"
                 if view != "weights":
-                    last[f"snapshots/filters/{layer}{suffix}"] = wandb.Image(str(v["frames"][-1]), caption=v["captions"][-1])
-                last[f"snapshots/filters/{layer}{suffix}_animation"] = wandb.Video(str(v["gif"]), format="gif")
+                    last[f"snapshots/filters/{layer}{suffix}"] = wandb.Image(str(v["frames"][-1]),
+                                                                             caption="; ".join(v["captions"][-1]))
+                if v["gif"] is not None:
+                    last[f"snapshots/filters/{layer}{suffix}_animation"] = wandb.Video(str(v["gif"]), format="gif")
             run.log(last)
 
     def _log_artifact(self, trainer) -> None:
@@ -291,5 +297,5 @@ class WeightSnapshots(L.Callback):
         art = wandb.Artifact(f"snapshots-{run.id}", type="snapshots",
                              metadata={"dtype": store.index["dtype"], "layers": store.index["layers"],
                                        "n": len(store), "epochs": store.epochs, "steps": store.steps})
-        art.add_dir(str(store.dir))
+        art.add_dir(str(store.dir), policy="immutable")  # no staging copy: the run's files are final
         run.log_artifact(art)

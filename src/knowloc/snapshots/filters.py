@@ -16,13 +16,15 @@ Layout (:class:`FilterLayout`): a block per output filter, its input-channel ker
 a dark frame around each block, a white gap between blocks and the filter's number at its left.
 Blocks go row by row in about-square columns (conv2 of LeNet, 50 filters x 20 kernels: one row per
 filter, 2 columns of 25); ``order`` sets which filter goes where (e.g. most changed first). Each
-weight is a ``zoom`` x ``zoom`` square; the default zoom is the largest (<= 16) that keeps the
-picture within ``max_width`` pixels (960: readable when W&B shows it at half size).
+weight is a ``zoom`` x ``zoom`` square; the default zoom is the largest (<= 12) that keeps the
+picture within ``max_width`` pixels (720, about the width W&B shows a media panel at: conv2 of LeNet
+gets 3 x 3 pixels a weight, 15 x 15 a kernel; conv1 60 x 60).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -39,6 +41,7 @@ PALETTE[LINE], PALETTE[WHITE], PALETTE[INK] = GAP, (255, 255, 255), (0, 0, 0)
 ZERO = 126  # the level of v = 0
 BLOCK_GAP, MARGIN, FONT_SIZE = 4, 4, 11
 LINE_H = FONT_SIZE + 3  # caption line height
+MAX_ZOOM = 12
 
 
 def symmetric_range(w, q: float = 0.99) -> float:
@@ -79,10 +82,16 @@ def grid_shape(out_channels: int, in_channels: int) -> tuple[int, int]:
     return math.ceil(out_channels / cols), cols
 
 
-def font(size: int = FONT_SIZE):
-    from PIL import ImageFont
+_fonts = threading.local()  # a FreeType face is not shared between threads
 
-    return ImageFont.load_default(size=size)
+
+def font(size: int = FONT_SIZE):
+    cache = _fonts.__dict__.setdefault("by_size", {})
+    if size not in cache:
+        from PIL import ImageFont
+
+        cache[size] = ImageFont.load_default(size=size)
+    return cache[size]
 
 
 def text_width(text: str, size: int = FONT_SIZE) -> int:
@@ -113,7 +122,7 @@ class FilterLayout:
     ``template`` holds the lines, gaps and filter numbers. :meth:`frame` fills in one weight."""
 
     def __init__(self, shape: Sequence[int], order: Sequence[int] | None = None, zoom: int | None = None,
-                 max_width: int = 960, min_width: int = 0, labels: bool = True):
+                 max_width: int = 720, min_width: int = 0, labels: bool = True):
         if len(shape) != 4:
             raise ValueError(f"filter pictures need a conv weight (out, in, kh, kw); got shape {tuple(shape)}")
         out_c, in_c, kh, kw = (int(s) for s in shape)
@@ -127,7 +136,7 @@ class FilterLayout:
             return bw, bh, 2 * MARGIN + cols * (label_w + bw) + (cols - 1) * BLOCK_GAP, 2 * MARGIN + rows * bh + (rows - 1) * BLOCK_GAP
 
         if zoom is None:
-            zoom = next((z for z in range(16, 0, -1) if size(z)[2] <= max_width), 1)
+            zoom = next((z for z in range(MAX_ZOOM, 0, -1) if size(z)[2] <= max_width), 1)
         self.zoom = zoom
         bw, bh, W, H = size(zoom)
         W = max(W, min_width)

@@ -1,12 +1,11 @@
 """Pictures of a run's conv filters over its snapshots, built from the store alone.
 
-Three views per conv layer, each a PNG per snapshot and a GIF (colour map of
+Three views per conv layer, each a PNG per snapshot, two also a GIF (colour map and layout of
 :mod:`knowloc.snapshots.filters`)::
 
     weights    X_t = W_t              filters/<layer>/NNNN.png            filters/<layer>.gif
     from_init  X_t = W_t - W_0        filters/<layer>/from_init/NNNN.png  filters/<layer>.from_init.gif
-    from_prev  X_t = W_t - W_{t-1}    filters/<layer>/from_prev/NNNN.png  filters/<layer>.from_prev.gif
-                                      (X_0 = 0)
+    from_prev  X_t = W_t - W_{t-1}    filters/<layer>/from_prev/NNNN.png  (no GIF: a flicker; X_0 = 0)
 
 Colour range (``colour_scale``), symmetric, with Q_q the ``range_quantile`` quantile over a layer's
 weights: ``run`` (default): one range per layer and view for the whole run,
@@ -41,6 +40,7 @@ from knowloc.snapshots.store import SnapshotStore
 
 VIEWS = {"weights": "W_t", "from_init": "W_t - W_0", "from_prev": "W_t - W_t-1"}
 SCALES = ("run", "snapshot")
+GIF_VIEWS = ("weights", "from_init")
 GIF_FRAMES = 100
 
 
@@ -88,17 +88,13 @@ def most_moved_first(m: np.ndarray) -> np.ndarray:
     return np.argsort(-key, kind="stable")
 
 
-def draw_layer(store: SnapshotStore, layer: str, range_quantile: float = 0.99, colour_scale: str = "run",
-               seconds_per_frame: float = 0.5) -> dict:
-    """The three views of one conv layer: PNGs and GIFs; returns ``{"order", "moves", "views":
-    {view: {"scale": [s_t], "frames": [paths], "captions": [...], "gif": path}}}``."""
+def plan_layer(store: SnapshotStore, layer: str, range_quantile: float = 0.99, colour_scale: str = "run") -> dict:
+    """Ranges, filter order and captions of one conv layer's views: ``{"order", "moves", "views":
+    {view: {"scale": [s_t], "captions": [[line, line], ...]}}}`` (one pass over the store)."""
     if colour_scale not in SCALES:
         from knowloc.errors import ConfigValueError
 
         raise ConfigValueError("callbacks.weight_snapshots.colour_scale", colour_scale, list(SCALES))
-    folder = store.dir / "filters"
-    entries = store.entries
-    # pass 1: each frame's own range and the filters' movement
     own = {v: [] for v in VIEWS}
     wT = w0 = None
     for e, w, w0, prev in _series(store, layer):
@@ -106,59 +102,74 @@ def draw_layer(store: SnapshotStore, layer: str, range_quantile: float = 0.99, c
             own[v].append(symmetric_range(_view(v, w, w0, prev), range_quantile))
         wT = w
     m = moves(w0, wT)
-    order = most_moved_first(m)
     scales = {v: ([max(s)] * len(s) if colour_scale == "run" else s) for v, s in own.items()}
     how = ("run range: max over snapshots of the {q:g}-quantile of |{x}|" if colour_scale == "run"
            else "this snapshot's range: {q:g}-quantile of |{x}|")
-    captions = {v: [[f"{layer}  {x}  snapshot {e['i']}  epoch {e['epoch']:g}  step {e['step']}",
-                     f"±{s:.3g}  ({how.format(q=range_quantile, x=x)})"
-                     + ("; filters by change, most first" if v != "weights" else "")]
-                    for e, s in zip(entries, scales[v])] for v, x in VIEWS.items()}
-    shape = store.index["layers"][layer]["weight"]
-    layouts = {v: FilterLayout(shape, order=None if v == "weights" else order,
-                               min_width=max(caption_width(c) for c in captions[v])) for v in VIEWS}
-    n = len(entries)
-    keep = set(np.linspace(0, n - 1, min(n, GIF_FRAMES)).round().astype(int).tolist())
-    gif = {v: [] for v in VIEWS}
-    out = {v: {"scale": scales[v], "frames": [], "captions": [" ; ".join(c) for c in captions[v]]} for v in VIEWS}
-    # pass 2: frames
+    views = {v: {"scale": scales[v],
+                 "captions": [[f"{layer}  {x}  snapshot {e['i']}  epoch {e['epoch']:g}  step {e['step']}",
+                               f"±{s:.3g}  ({how.format(q=range_quantile, x=x)})"
+                               + ("; filters by change, most first" if v != "weights" else "")]
+                              for e, s in zip(store.entries, scales[v])]} for v, x in VIEWS.items()}
+    return {"order": most_moved_first(m).tolist(), "moves": m.tolist(), "views": views}
+
+
+def draw_view(store: SnapshotStore, layer: str, plan: dict, view: str, seconds_per_frame: float = 0.5) -> dict:
+    """One view of one layer: a PNG per snapshot (stale frames removed) and, for :data:`GIF_VIEWS`,
+    the GIF; returns ``{"frames": [paths], "gif": path or None}``."""
+    folder = store.dir / "filters"
+    p = plan["views"][view]
+    layout = FilterLayout(store.index["layers"][layer]["weight"], order=None if view == "weights" else plan["order"],
+                          min_width=max(caption_width(c) for c in p["captions"]))
+    n = len(store)
+    keep = set(np.linspace(0, n - 1, min(n, GIF_FRAMES)).round().astype(int).tolist()) if view in GIF_VIEWS else set()
+    frames, gif = [], []
     for t, (e, w, w0, prev) in enumerate(_series(store, layer)):
-        for v in VIEWS:
-            frame = layouts[v].frame(_view(v, w, w0, prev), scales[v][t], captions[v][t])
-            out[v]["frames"].append(write_png(frame, view_dir(folder, layer, v) / f"{e['i']:04d}.png"))
-            if t in keep:
-                gif[v].append(frame)
-    for v in VIEWS:
-        names = {p.name for p in out[v]["frames"]}
-        for stale in view_dir(folder, layer, v).glob("*.png"):  # frames of snapshots no longer in the store
-            if stale.name not in names:
-                stale.unlink()
-        out[v]["gif"] = write_gif(gif[v], gif_path(folder, layer, v), seconds_per_frame)
-    return {"order": order.tolist(), "moves": m.tolist(), "views": out}
+        frame = layout.frame(_view(view, w, w0, prev), p["scale"][t], p["captions"][t])
+        frames.append(write_png(frame, view_dir(folder, layer, view) / f"{e['i']:04d}.png"))
+        if t in keep:
+            gif.append(frame)
+    names = {f.name for f in frames}
+    for stale in view_dir(folder, layer, view).glob("*.png"):  # frames of snapshots no longer in the store
+        if stale.name not in names:
+            stale.unlink()
+    path = gif_path(folder, layer, view)
+    if view in GIF_VIEWS:
+        write_gif(gif, path, seconds_per_frame)
+    else:
+        path.unlink(missing_ok=True)
+    return {"frames": frames, "gif": path if view in GIF_VIEWS else None}
 
 
 def draw_filters(store: SnapshotStore, range_quantile: float = 0.99, colour_scale: str = "run",
-                 seconds_per_frame: float = 0.5, layers=None) -> dict:
-    """:func:`draw_layer` for every conv layer (or ``layers``), then ``filters/views.json`` and
-    ``filters/moves.csv``; returns ``{layer: draw_layer(...)}``."""
-    drawn = {layer: draw_layer(store, layer, range_quantile, colour_scale, seconds_per_frame)
-             for layer in (layers if layers is not None else conv_layers(store))}
-    if not drawn:
-        return drawn
+                 seconds_per_frame: float = 0.5, layers=None, threads: int = 2) -> dict:
+    """Every view of every conv layer (or ``layers``), drawn by ``threads`` threads (PNG and GIF
+    encoding release the GIL), then ``filters/views.json`` and ``filters/moves.csv``. Returns
+    ``{layer: {"order", "moves", "views": {view: {"scale", "captions", "frames", "gif"}}}}``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    layers = conv_layers(store) if layers is None else list(layers)
+    if not layers or not len(store):
+        return {}
+    plans = {layer: plan_layer(store, layer, range_quantile, colour_scale) for layer in layers}
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="filter-views") as pool:
+        jobs = {(layer, v): pool.submit(draw_view, store, layer, plans[layer], v, seconds_per_frame)
+                for layer in layers for v in VIEWS}
+        for (layer, v), job in jobs.items():
+            plans[layer]["views"][v].update(job.result())
     folder = store.dir / "filters"
     record = {layer: {"colour_scale": colour_scale, "range_quantile": range_quantile, "order": d["order"],
                       "moves": [None if np.isnan(x) else x for x in d["moves"]],
                       "snapshots": [e["i"] for e in store.entries],
-                      "views": {v: {"scale": d["views"][v]["scale"], "caption": d["views"][v]["captions"],
-                                    "gif": d["views"][v]["gif"].name} for v in VIEWS}}
-              for layer, d in drawn.items()}
+                      "views": {v: {"scale": p["scale"], "caption": ["; ".join(c) for c in p["captions"]],
+                                    "gif": p["gif"].name if p["gif"] else None} for v, p in d["views"].items()}}
+              for layer, d in plans.items()}
     (folder / "views.json").write_text(json.dumps(record, indent=1))
     with open(folder / "moves.csv", "w") as f:
         f.write("layer,rank,filter,rel_dist_init\n")
-        for layer, d in drawn.items():
+        for layer, d in plans.items():
             for rank, fi in enumerate(d["order"]):
                 f.write(f"{layer},{rank},{fi},{d['moves'][fi]!r}\n")
-    return drawn
+    return plans
 
 
 def write_views(run_dir: str | Path, range_quantile: float = 0.99, seconds_per_frame: float = 0.5,
@@ -171,7 +182,7 @@ def write_views(run_dir: str | Path, range_quantile: float = 0.99, seconds_per_f
     out: list[Path] = []
     for d in draw_filters(store, range_quantile, colour_scale, seconds_per_frame).values():
         for v in d["views"].values():
-            out += v["frames"] + [v["gif"]]
+            out += v["frames"] + ([v["gif"]] if v["gif"] else [])
     rows = changes_from_store(store)
     table = pd.DataFrame(rows, columns=["i", "epoch", "step", "layer", *MEASURES]).sort_values(["i", "layer"], kind="stable")
     table.to_csv(store.dir / "changes.csv", index=False)
