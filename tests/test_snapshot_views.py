@@ -156,3 +156,22 @@ def test_killed_run_leaves_a_consistent_index(knowloc_cli, tmp_path):
     for i in range(n):
         assert set(store.load_all(i)) == {f"{l}.{p}" for l in store.layers for p in ("weight", "bias")}
 
+
+
+def test_change_plot_legend_covers_no_panel():
+    import matplotlib.pyplot as plt
+
+    from knowloc.snapshots.changes import MEASURES, plot_changes
+
+    rows = [{"i": t, "epoch": float(t), "step": 10 * t, "layer": layer, **{m: 0.1 * t for m in MEASURES}}
+            for t in range(11) for layer in ("conv1", "conv2", "fc1", "fc2")]
+    fig = plot_changes(rows)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert not any(ax.get_legend() for ax in fig.axes)  # no legend inside a panel
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_window_extent(renderer)), ax.get_title()
+    assert [t.get_text() for t in legend.get_texts()][:4] == ["conv1", "conv2", "fc1", "fc2"]
+    plt.close(fig)

@@ -194,7 +194,7 @@ RENDER.snapshots = (el, sec) => {
   const measures = ch ? ch.header.filter(h => !["i", "epoch", "step", "layer"].includes(h)) : [];
   const changeLayers = ch ? [...new Set(ch.rows.map(r => r[col.layer]))] : [];
   let pos = kept.length - 1, xkey = "epoch", timer = null, zoom = false, view = "weights";
-  const VIEW_NAMES = { weights: "W_t", from_init: "W_t − W_0", from_prev: "W_t − W_t−1" };
+  const VIEW_NAMES = { weights: "W_t", from_init: "W_t − W_0", from_prev: "W_t − W_(t−1)" };
   const info = sec.views_info || {};
   const label = h("span", { id: "snapshot-label" });
   const slider = h("input", { type: "range", id: "snapshot-slider", min: 0, max: Math.max(0, kept.length - 1), value: pos, style: "width:320px" });
@@ -210,7 +210,7 @@ RENDER.snapshots = (el, sec) => {
   });
   el.append(h("div", { class: "controls" }, "snapshot ", slider, play, label,
     h("label", {}, "x axis ", select(["epoch", "step"], xkey, v => { xkey = v; draw(); }, { id: "snapshot-x" })),
-    Object.keys(sec.change_frames || {}).length ? h("label", { title: "weights W_t; change from initialisation W_t − W_0; change from the previous snapshot W_t − W_t−1" },
+    Object.keys(sec.change_frames || {}).length ? h("label", { title: "weights W_t; change from initialisation W_t − W_0; change from the previous snapshot W_t − W_(t−1)" },
       "pictures ", select(Object.entries(VIEW_NAMES), view, v => { view = v; draw(); }, { id: "snapshot-view" })) : null));
   if (kept.length < sec.snapshots.length)
     el.append(h("p", { class: "muted" }, `${sec.snapshots.length} snapshots; the slider shows ${kept.length} of them, evenly spaced.`));

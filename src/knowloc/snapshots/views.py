@@ -38,7 +38,7 @@ from knowloc.snapshots.changes import MEASURES, changes_from_store, plot_changes
 from knowloc.snapshots.filters import FilterLayout, caption_width, symmetric_range, write_gif, write_png
 from knowloc.snapshots.store import SnapshotStore
 
-VIEWS = {"weights": "W_t", "from_init": "W_t - W_0", "from_prev": "W_t - W_t-1"}
+VIEWS = {"weights": "W_t", "from_init": "W_t - W_0", "from_prev": "W_t - W_(t-1)"}
 SCALES = ("run", "snapshot")
 GIF_VIEWS = ("weights", "from_init")
 GIF_FRAMES = 100
