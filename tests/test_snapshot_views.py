@@ -175,3 +175,10 @@ def test_change_plot_legend_covers_no_panel():
         assert not box.overlaps(ax.get_window_extent(renderer)), ax.get_title()
     assert [t.get_text() for t in legend.get_texts()][:4] == ["conv1", "conv2", "fc1", "fc2"]
     plt.close(fig)
+
+
+def test_bad_colour_scale_gives_one_line(knowloc_cli):
+    r = knowloc_cli("experiment=snapshots", "callbacks.weight_snapshots.colour_scale=global")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == ("knowloc: error: callbacks.weight_snapshots.colour_scale='global' "
+                                                 "is not allowed; expected one of run, snapshot")
