@@ -1,20 +1,31 @@
 """``WeightSnapshots``: save chosen layers' weights at initialisation and every N epochs or M steps,
-with filter images, a GIF per conv layer and weight-change curves.
+with filter pictures and GIFs per conv layer and weight-change curves.
 
 Files (in the run folder; see :mod:`knowloc.snapshots`): ``snapshots/index.json`` and
-``snapshots/NNNN.safetensors`` (the store), ``snapshots/filters/<layer>/NNNN.png`` and
-``snapshots/filters/<layer>.gif``, ``snapshots/changes.csv`` and ``snapshots/changes.png``.
-W&B (when on): filter images under ``snapshots/filters/<layer>``, change measures as metrics
-``snapshots/<layer>/<measure>`` (with ``snapshots/epoch``), and the folder as an artifact of type
-``snapshots``. The record (``summary.json``) gets ``snapshots/n`` and the last snapshot's
-``snapshots/<layer>/{rel_dist_init,cos_init,sign_flip_init}``.
+``snapshots/NNNN.safetensors`` (the store); per conv layer the views of
+:mod:`knowloc.snapshots.views` (``snapshots/filters/<layer>/NNNN.png``, ``.../from_init/NNNN.png``,
+``.../from_prev/NNNN.png``, ``snapshots/filters/<layer>[.from_init|.from_prev].gif``,
+``snapshots/filters/views.json``, ``snapshots/filters/moves.csv``); ``snapshots/changes.csv`` and
+``snapshots/changes.png``.
+W&B (when on): the weight pictures under ``snapshots/filters/<layer>`` (one per snapshot, at its step),
+the last change pictures under ``snapshots/filters/<layer>_from_init`` / ``_from_prev``, the GIFs
+(``snapshots/filters/<layer>_animation``, ``..._from_init_animation``, ``..._from_prev_animation``),
+change measures as metrics ``snapshots/<layer>/<measure>`` (with ``snapshots/epoch``), and the folder
+as an artifact of type ``snapshots``. The record (``summary.json``) gets ``snapshots/n`` and the last
+snapshot's ``snapshots/<layer>/{rel_dist_init,cos_init,sign_flip_init}``.
+
+The training thread only copies the tensors; one background worker (a single-thread executor, so
+snapshots are written in order) encodes and writes each snapshot and computes its change measures.
+The pictures need the whole run's colour range, so they are drawn at the end, from the store. A crash
+(any exception in training) joins the worker first: every snapshot taken is on disk and in the index.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
 
 import lightning as L
@@ -22,10 +33,9 @@ import torch
 
 from knowloc.errors import ConfigValueError
 from knowloc.snapshots.changes import MEASURES, change, plot_changes
-from knowloc.snapshots.filters import render, write_gif, write_png
 from knowloc.snapshots.layers import select_layers
 from knowloc.snapshots.store import DTYPES, FOLDER, SnapshotStore
-from knowloc.snapshots.views import caption_of
+from knowloc.snapshots.views import SCALES, draw_filters
 
 log = logging.getLogger("knowloc")
 KEY = "callbacks.weight_snapshots"
@@ -35,45 +45,58 @@ class WeightSnapshots(L.Callback):
     """Snapshots of the weights (and biases) of ``layers`` (names or patterns; None: every layer
     with parameters): one at initialisation (before the first step), one every ``every_n_epochs``
     epochs and/or every ``every_n_steps`` optimizer steps, and one at the end of training if the
-    last step has none (``save_last``). Conv filter images use the colour map of
-    :mod:`knowloc.snapshots.filters` with the symmetric range ±(``range_quantile`` quantile of |W|). Stored as ``dtype`` (float32 or float16; the change
-    measures always use the full-precision weights of the running model).
+    last step has none (``save_last``). Stored as ``dtype`` (float32, float16 or bfloat16; the
+    change measures always use the full-precision weights of the running model).
 
-    Memory stays flat: each snapshot goes straight to disk; the callback keeps only the initial
-    and the previous weights of the chosen layers (for the change measures) and one row of
-    measures per snapshot and layer. State (snapshot count, rows) is saved in checkpoints, so a
-    resumed run appends to the same store (dropping snapshots taken after the checkpoint).
+    Conv filter pictures (``filter_images``): the views W_t, W_t - W_0 and W_t - W_{t-1} of
+    :mod:`knowloc.snapshots.views`, on the symmetric colour range ±(``range_quantile`` quantile of
+    |X|), one range per layer and view for the whole run (``colour_scale: run``: the maximum over
+    snapshots) or per snapshot (``colour_scale: snapshot``).
+
+    Memory stays flat: each snapshot goes to disk; the callback keeps the initial and the previous
+    weights of the chosen layers (for the change measures), one row of measures per snapshot and
+    layer, and at most :attr:`max_pending` snapshots copied but not yet written (the training thread
+    waits beyond that). State (snapshot count, rows) is saved in checkpoints, so a resumed run
+    appends to the same store (dropping snapshots taken after the checkpoint).
     """
+
+    max_pending = 4
 
     def __init__(self, layers: Sequence[str] | str | None = None, every_n_epochs: int | None = 1,
                  every_n_steps: int | None = None, dtype: str = "float32", save_last: bool = True,
-                 filter_images: bool = True, range_quantile: float = 0.99, change_curves: bool = True,
-                 gif_seconds_per_frame: float = 0.5, log_artifact: bool = True):
+                 filter_images: bool = True, range_quantile: float = 0.99, colour_scale: str = "run",
+                 change_curves: bool = True, gif_seconds_per_frame: float = 0.5, log_artifact: bool = True):
         if dtype not in DTYPES:
             raise ConfigValueError(f"{KEY}.dtype", dtype, list(DTYPES))
         for name, v in (("every_n_epochs", every_n_epochs), ("every_n_steps", every_n_steps)):
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise ConfigValueError(f"{KEY}.{name}", v, "null or an integer >= 1")
+        if not isinstance(range_quantile, (int, float)) or not 0 < range_quantile <= 1:
+            raise ConfigValueError(f"{KEY}.range_quantile", range_quantile, "a number in (0, 1]")
+        if colour_scale not in SCALES:
+            raise ConfigValueError(f"{KEY}.colour_scale", colour_scale, list(SCALES))
         self.layer_patterns = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
         self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
         self.dtype, self.save_last = dtype, save_last
-        if not isinstance(range_quantile, (int, float)) or not 0 < range_quantile <= 1:
-            raise ConfigValueError(f"{KEY}.range_quantile", range_quantile, "a number in (0, 1]")
-        self.filter_images, self.range_quantile, self.change_curves = filter_images, float(range_quantile), change_curves
+        self.filter_images, self.range_quantile, self.colour_scale = filter_images, float(range_quantile), colour_scale
+        self.change_curves = change_curves
         self.gif_seconds_per_frame, self.log_artifact = gif_seconds_per_frame, log_artifact
         self._layers: dict[str, torch.nn.Module] = {}
         self._store: SnapshotStore | None = None
         self._restored_n: int | None = None
+        self._n = 0  # snapshots taken (written or pending)
         self._last_step: int | None = None
         self._batch_epoch = 0.0
-        self._init: dict[str, torch.Tensor] = {}
+        self._init: dict[str, torch.Tensor] = {}  # worker-owned after on_train_start
         self._prev: dict[str, torch.Tensor] = {}
+        self._worker: ThreadPoolExecutor | None = None
+        self._pending: deque[Future] = deque()
         self.rows: list[dict] = []
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"n": len(self._store) if self._store is not None else 0, "last_step": self._last_step,
-                "rows": list(self.rows)}
+        # rows of snapshots still being written are recomputed from the store on resume
+        return {"n": self._n, "last_step": self._last_step, "rows": list(self.rows)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._restored_n = int(state_dict.get("n", 0))
@@ -93,21 +116,25 @@ class WeightSnapshots(L.Callback):
         keep = self._restored_n or 0
         if len(self._store) > keep or (self._restored_n is None and len(self._store)):
             self._store.truncate(keep)  # a fresh run in a used folder, or a resume from an earlier checkpoint
-            self._remove_images_from(keep)
-            self.rows = [r for r in self.rows if r["i"] < keep]
-        if len(self._store) == 0:
+        self.rows = [r for r in self.rows if r["i"] < len(self._store)]
+        self._n = len(self._store)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weight-snapshots")
+        if self._n == 0:
             self.rows, self._last_step = [], None
             self._take(trainer, epoch=0.0, tag="init")
         else:  # resumed: the change measures continue from the stored initial and last snapshots
             for name in self._weight_layers():
                 self._init[name] = self._store.load(0, name, dtype=torch.float64).flatten()
                 self._prev[name] = self._store.load(-1, name, dtype=torch.float64).flatten()
+            self._fill_rows()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = trainer.num_training_batches
         self._batch_epoch = trainer.current_epoch + ((batch_idx + 1) / n if n and math.isfinite(n) else 0.0)
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
             self._take(trainer, epoch=self._batch_epoch, tag="step")
+        elif self._pending and self._pending[0].done():
+            self._drain(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         done = trainer.current_epoch + 1
@@ -122,86 +149,141 @@ class WeightSnapshots(L.Callback):
         self._finish(trainer)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        """A diverged or interrupted run keeps its GIFs, curves and results up to the last snapshot."""
-        if self._store is not None and len(self._store):
-            try:
+        """A diverged or interrupted run keeps every snapshot taken, its pictures, curves and results."""
+        if self._store is None:
+            return
+        try:
+            self._join(trainer)
+            if len(self._store):
                 self._finish(trainer)
-            except Exception as e:  # never hide the original error
-                log.warning("snapshots: could not write the views after %s: %s", type(exception).__name__, e)
+        except Exception as e:  # never hide the original error
+            log.warning("snapshots: could not write the views after %s: %s", type(exception).__name__, e)
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if self._worker is not None:  # normally joined already; never leave the thread behind
+            self._worker.shutdown(wait=True)
+            self._worker = None
 
     # -- work ----------------------------------------------------------------------------------
     def _weight_layers(self) -> list[str]:
         return [n for n, m in self._layers.items() if isinstance(getattr(m, "weight", None), torch.Tensor)]
 
     def _take(self, trainer, epoch: float, tag: str) -> None:
+        """Copy the tensors (training thread); encode, write and measure them in the worker."""
         step = int(trainer.global_step)
         if self._last_step == step:  # one snapshot per step, whichever schedule asked first
             return
-        tensors = {f"{name}.{p}": t for name, m in self._layers.items() for p, t in m.named_parameters(recurse=False)}
-        entry = self._store.append(tensors, epoch=epoch, step=step, tag=tag)
+        tensors = {f"{name}.{p}": t.detach().to("cpu", copy=True)
+                   for name, m in self._layers.items() for p, t in m.named_parameters(recurse=False)}
+        while len(self._pending) >= self.max_pending:
+            self._drain(trainer, wait=True, most=1)
+        self._pending.append(self._worker.submit(self._write, tensors, epoch, step, tag))
+        self._n += 1
         self._last_step = step
-        metrics = {}
+        self._drain(trainer)
+
+    def _write(self, tensors: dict[str, torch.Tensor], epoch: float, step: int, tag: str) -> list[dict]:
+        """Worker: append the snapshot to the store, then its change measures (one row per layer)."""
+        entry = self._store.append(tensors, epoch=epoch, step=step, tag=tag)
+        rows = []
         for name in self._weight_layers():
-            w = self._layers[name].weight.detach()
-            w64 = w.to(torch.float64, copy=True).flatten()  # a copy, never a view of the live weight
+            w64 = tensors[f"{name}.weight"].to(torch.float64).flatten()
             if entry["i"] == 0:
                 self._init[name] = w64
-            m = change(w64, self._init[name], self._prev.get(name))
+            rows.append({"i": entry["i"], "epoch": entry["epoch"], "step": step, "layer": name,
+                         **change(w64, self._init[name], self._prev.get(name))})
             self._prev[name] = w64
-            self.rows.append({"i": entry["i"], "epoch": entry["epoch"], "step": step, "layer": name, **m})
-            metrics.update({f"snapshots/{name}/{k}": v for k, v in m.items()})
-            if self.filter_images and w.ndim == 4:
-                self._image(trainer, name, w, entry)
-        if self.change_curves and metrics:
-            metrics["snapshots/epoch"] = entry["epoch"]
-            for lg in trainer.loggers:
-                lg.log_metrics(metrics, step=step)
+        return rows
 
-    def _image_dir(self, layer: str) -> Path:
-        return self._store.dir / "filters" / layer
+    def _drain(self, trainer, wait: bool = False, most: int | None = None) -> None:
+        """Collect finished snapshots in order (``wait``: the next ``most``, or all): their rows
+        and metrics; an error in the worker is raised here, in the training thread."""
+        done = 0
+        while self._pending and (wait or self._pending[0].done()) and (most is None or done < most):
+            rows = self._pending.popleft().result()
+            done += 1
+            self.rows += rows
+            if self.change_curves and rows:
+                metrics = {f"snapshots/{r['layer']}/{k}": r[k] for r in rows for k in MEASURES}
+                metrics["snapshots/epoch"] = rows[0]["epoch"]
+                for lg in trainer.loggers:
+                    lg.log_metrics(metrics, step=rows[0]["step"])
 
-    def _image(self, trainer, layer: str, w: torch.Tensor, entry: dict) -> None:
-        from knowloc.tracking import wandb_run_of
+    def _join(self, trainer) -> None:
+        """Wait for every snapshot taken; stop the worker."""
+        if self._worker is None:
+            return
+        self._worker.shutdown(wait=True)
+        self._worker = None
+        try:
+            self._drain(trainer, wait=True)
+        finally:
+            self._pending.clear()
 
-        text = caption_of(layer, entry)
-        path = write_png(render(w, text, self.range_quantile), self._image_dir(layer) / f"{entry['i']:04d}.png")
-        run = wandb_run_of(trainer)
-        if run is not None:
-            import wandb
-
-            run.log({f"snapshots/filters/{layer}": wandb.Image(str(path), caption=text),
-                     "trainer/global_step": entry["step"]})
-
-    def _remove_images_from(self, n: int) -> None:
-        folder = self._store.dir / "filters"
-        for p in folder.glob("*/*.png") if folder.exists() else []:
-            if p.stem.isdigit() and int(p.stem) >= n:
-                p.unlink()
+    def _fill_rows(self) -> None:
+        """Rows of stored snapshots the checkpoint did not have (written after it was saved)."""
+        have = {r["i"] for r in self.rows}
+        for layer in self._weight_layers():
+            prev = None
+            for e, w in self._store.series(layer):
+                if e["i"] not in have:
+                    self.rows.append({"i": e["i"], "epoch": e["epoch"], "step": e["step"], "layer": layer,
+                                      **change(w, self._init[layer], prev)})
+                prev = w
+        self.rows.sort(key=lambda r: r["i"])
 
     def _finish(self, trainer) -> None:
+        """Join the worker; draw the filter views (two threads) while the change curves are drawn
+        here; results, W&B images and the artifact."""
         import pandas as pd
 
-        from knowloc.artifacts import log_results, save_figure, save_image_file, save_table
+        from knowloc.artifacts import log_results, save_figure, save_table
 
+        self._join(trainer)
         store = self._store
-        if self.filter_images:
-            for name in self._weight_layers():
-                frames = sorted(self._image_dir(name).glob("*.png"))
-                if frames:
-                    gif = write_gif(frames, store.dir / "filters" / f"{name}.gif", self.gif_seconds_per_frame)
-                    save_image_file(trainer, f"snapshots/filters/{name}_animation", gif)
+        layers = [n for n in self._weight_layers() if self._layers[n].weight.ndim == 4] if self.filter_images else []
+        with ThreadPoolExecutor(1, thread_name_prefix="filter-views") as pool:
+            pictures = pool.submit(draw_filters, store, self.range_quantile, self.colour_scale,
+                                   self.gif_seconds_per_frame, layers) if layers else None
+            if self.change_curves and self.rows:
+                save_table(trainer, f"{FOLDER}/changes", pd.DataFrame(self.rows, columns=["i", "epoch", "step", "layer", *MEASURES]))
+                save_figure(trainer, f"{FOLDER}/changes", plot_changes(self.rows), tight=False)
+            if pictures is not None:
+                self._log_pictures(trainer, pictures.result())
         results = {"snapshots/n": len(store)}
         last = {}
         for r in self.rows:
             last[r["layer"]] = r
         for name, r in last.items():
             results.update({f"snapshots/{name}/{k}": r[k] for k in ("rel_dist_init", "cos_init", "sign_flip_init")})
-        if self.change_curves and self.rows:
-            save_table(trainer, f"{FOLDER}/changes", pd.DataFrame(self.rows, columns=["i", "epoch", "step", "layer", *MEASURES]))
-            save_figure(trainer, f"{FOLDER}/changes", plot_changes(self.rows), tight=False)
         log_results(trainer, results)
         if self.log_artifact:
             self._log_artifact(trainer)
+
+    def _log_pictures(self, trainer, drawn: dict) -> None:
+        """W&B: each weight picture at its snapshot's step; the last change pictures and the GIFs."""
+        from knowloc.tracking import wandb_run_of
+
+        run = wandb_run_of(trainer)
+        if run is None:
+            return
+        import wandb
+
+        entries = self._store.entries
+        for layer, d in drawn.items():
+            v = d["views"]["weights"]
+            for e, path, lines in zip(entries, v["frames"], v["captions"]):
+                run.log({f"snapshots/filters/{layer}": wandb.Image(str(path), caption="; ".join(lines)),
+                         "trainer/global_step": e["step"]})
+            last = {"trainer/global_step": entries[-1]["step"]}
+            for view, v in d["views"].items():
+                suffix = "" if view == "weights" else f"_{view}"
+                if view != "weights":
+                    last[f"snapshots/filters/{layer}{suffix}"] = wandb.Image(str(v["frames"][-1]),
+                                                                             caption="; ".join(v["captions"][-1]))
+                if v["gif"] is not None:
+                    last[f"snapshots/filters/{layer}{suffix}_animation"] = wandb.Video(str(v["gif"]), format="gif")
+            run.log(last)
 
     def _log_artifact(self, trainer) -> None:
         from knowloc.tracking import wandb_run_of
@@ -215,5 +297,5 @@ class WeightSnapshots(L.Callback):
         art = wandb.Artifact(f"snapshots-{run.id}", type="snapshots",
                              metadata={"dtype": store.index["dtype"], "layers": store.index["layers"],
                                        "n": len(store), "epochs": store.epochs, "steps": store.steps})
-        art.add_dir(str(store.dir))
+        art.add_dir(str(store.dir), policy="immutable")  # no staging copy: the run's files are final
         run.log_artifact(art)

@@ -277,6 +277,21 @@ def test_snapshots_page_data_is_the_runs_index_filters_and_changes(tmp_path_fact
     for layer in ("conv1", "conv2"):
         for i in (0, 1):
             assert sec["filters"][layer][str(i)] == file_uri(run / "snapshots" / "filters" / layer / f"{i:04d}.png")
+    # the change views and their ranges, as the pictures were drawn (snapshots/filters/views.json)
+    drawn = json.loads((run / "snapshots" / "filters" / "views.json").read_text())
+    for layer in ("conv1", "conv2"):
+        for view in ("from_init", "from_prev"):
+            for i in (0, 1):
+                assert sec["change_frames"][layer][view][str(i)] == file_uri(
+                    run / "snapshots" / "filters" / layer / view / f"{i:04d}.png")
+        info = sec["views_info"][layer]
+        assert info["colour_scale"] == "run" and info["order"] == drawn[layer]["order"]
+        for view in ("weights", "from_init", "from_prev"):
+            for i in (0, 1):
+                assert _close(info["views"][view]["scale"][str(i)], drawn[layer]["views"][view]["scale"][i])
+        # the single-filter tiles use the pictures' ranges
+        assert _close(sec["filter_views"][layer]["scale"], drawn[layer]["views"]["weights"]["scale"][0])
+        assert _close(sec["filter_views"][layer]["change_scale"], drawn[layer]["views"]["from_init"]["scale"][0])
     with open(run / "snapshots" / "changes.csv") as f:
         rows = list(csv.DictReader(f))
     got = sec["changes"]

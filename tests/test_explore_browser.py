@@ -417,6 +417,8 @@ def test_a_run_that_just_started_shows_its_record_and_reloads(page, served_root)
 def test_one_filter_over_training_is_the_stored_weights(page, served_root):
     from safetensors.numpy import load_file
 
+    from knowloc.explore.embed import file_uri
+
     root, server = served_root
     snap = root / "neurons" / "snapshots"
     index = json.loads((snap / "index.json").read_text())
@@ -424,7 +426,9 @@ def test_one_filter_over_training_is_the_stored_weights(page, served_root):
     F = w.shape[1]  # LeNet-5: 6 filters of 1 x 5 x 5
     change = np.linalg.norm((w - w[:1]).reshape(len(w), F, -1), axis=2) / np.linalg.norm(w[0].reshape(F, -1), axis=1)
     f = int(np.argmax(change[-1]))  # the conv1 filter that moved most
-    scale = np.abs(w[:, f]).max()
+    drawn = json.loads((snap / "filters" / "views.json").read_text())["conv1"]["views"]
+    scale = drawn["weights"]["scale"][0]  # the range of the layer's pictures, the same for every snapshot
+    assert scale == pytest.approx(max(np.quantile(np.abs(x), 0.99) for x in w), rel=1e-9)
     page.goto(server.url + "?run=neurons#snapshots")
     page.select_option("#filter-layer", "conv1")
     slider = page.locator("#snapshot-slider")
@@ -435,9 +439,20 @@ def test_one_filter_over_training_is_the_stored_weights(page, served_root):
     assert page.inner_text("#filter-change") == f"‖W − W₀‖ / ‖W₀‖ = {change[-1, f]:.4f}"
     for sel, k in (("#filter-init", 0), ("#filter-now", len(w) - 1)):
         got = canvas_rgb(page, sel)  # 5 x 5: one input channel
-        t = w[k, f, 0] / scale
+        t = np.clip(w[k, f, 0] / scale, -1, 1)
         expected = np.where(t[..., None] >= 0, 255 + t[..., None] * (RED - 255), 255 - t[..., None] * (BLUE - 255))
         assert np.abs(got - expected).max() <= 2.5, sel
+    got = canvas_rgb(page, "#filter-moved")  # W - W_0 on the range of the layer's W_t - W_0 pictures
+    t = np.clip((w[-1, f, 0] - w[0, f, 0]) / drawn["from_init"]["scale"][0], -1, 1)
+    expected = np.where(t[..., None] >= 0, 255 + t[..., None] * (RED - 255), 255 - t[..., None] * (BLUE - 255))
+    assert np.abs(got - expected).max() <= 2.5
+    assert f"W ±{drawn['weights']['scale'][0]:.4f}" in page.inner_text("#filter-scale")
+    # the pictures: the change views with the range in their caption
+    page.select_option("#snapshot-view", "from_init")
+    src = page.get_attribute("img.filter-grid[data-layer='conv1']", "src")
+    assert src == file_uri(snap / "filters" / "conv1" / "from_init" / "0001.png")
+    shown = page.inner_text(".filter-caption[data-layer='conv1']")
+    assert shown == " ".join(drawn["from_init"]["caption"][1].split())  # HTML collapses the double spaces
     slider.focus()
     page.keyboard.press("Home")
     page.wait_for_selector(f"#filter-card[data-filter='{f}'][data-snapshot='0']")

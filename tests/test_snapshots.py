@@ -103,18 +103,21 @@ def test_colour_map_red_positive_blue_negative_green_zero():
 
 
 def test_filter_grid_has_one_block_per_filter_and_one_kernel_per_input_channel():
+    from knowloc.snapshots.filters import FilterLayout
+
     assert grid_shape(20, 1) == (4, 5)
     assert grid_shape(20, 3) == (7, 3)
+    assert grid_shape(50, 20) == (25, 2)  # conv2 of LeNet: one row per filter, two columns
     w = torch.zeros(20, 3, 5, 5)
-    w[4, 2] = 1.0  # filter 4 (row 1, col 1 of the 7x3 grid), blue-channel kernel: red
-    img = filter_grid(w, zoom=1, scale=1.0)
-    cell, block = 6, 3 * 6 + 1
-    assert img.shape == (7 * cell + 1 + 6, 3 * block + 1, 3)
-    y0, x0 = 1 + 1 * (cell + 1), 1 + 1 * block + 2 * cell
-    assert (img[y0:y0 + 5, x0:x0 + 5] == [255, 0, 0]).all()
+    w[4, 2] = 1.0  # filter 4, blue-channel kernel: red
+    img = filter_grid(w, zoom=2, scale=1.0)
     reds = (img == [255, 0, 0]).all(-1).sum()
     greens = (img == [0, 255, 0]).all(-1).sum()
-    assert reds == 25 and greens == (20 * 3 - 1) * 25
+    assert reds == 25 * 4 and greens == (20 * 3 - 1) * 25 * 4
+    layout = FilterLayout((20, 3, 5, 5), zoom=2)
+    ys, xs = np.nonzero(layout.source == 4 * 75 + 2 * 25)  # weight [4, 2, 0, 0]: a 2 x 2 square
+    assert (ys.max() - ys.min(), xs.max() - xs.min()) == (1, 1)
+    assert (img[layout.source // 25 == 4 * 3 + 2] == [255, 0, 0]).all()
 
 
 # -- real runs -------------------------------------------------------------------------------------
@@ -168,8 +171,11 @@ def test_snapshot_run_stores_init_and_every_epoch_with_images_and_curves(run_job
     (wb,) = list((run / "wandb").glob("offline-run-*"))
     media = wb / "files" / "media"
     for layer in ("conv1", "conv2"):
-        assert len(list((media / "images" / "snapshots" / "filters").glob(f"{layer}_*.png"))) == 3
-        assert len(list((media / "videos" / "snapshots" / "filters").glob(f"{layer}_animation_*.gif"))) == 1
+        assert len(list((media / "images" / "snapshots" / "filters").glob(f"{layer}_[0-9]*.png"))) == 3
+        for view in ("from_init", "from_prev"):  # the last change pictures
+            assert len(list((media / "images" / "snapshots" / "filters").glob(f"{layer}_{view}_[0-9]*.png"))) == 1
+        for name in ("", "_from_init"):
+            assert len(list((media / "videos" / "snapshots" / "filters").glob(f"{layer}{name}_animation_*.gif"))) == 1
     run_id = wb.name.rsplit("-", 1)[-1]
     assert f"snapshots-{run_id}".encode() in next(wb.glob("*.wandb")).read_bytes()
 

@@ -137,6 +137,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks.weight_snapshots.dtype": one_of("float32", "float16", "bfloat16"),
     "callbacks.weight_snapshots.gif_seconds_per_frame": positive_number(),
     "callbacks.weight_snapshots.range_quantile": fraction(False, True),
+    "callbacks.weight_snapshots.colour_scale": one_of("run", "snapshot"),
     "callbacks.freeze_layers.at_epoch": int_at_least(0),
     # update tallies and forks (knowloc.localization)
     "data.superclasses": ((lambda v: isinstance(v, list) and len(v) >= 2 and all(

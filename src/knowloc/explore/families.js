@@ -193,7 +193,9 @@ RENDER.snapshots = (el, sec) => {
   const col = ch ? Object.fromEntries(ch.header.map((h, i) => [h, i])) : {};
   const measures = ch ? ch.header.filter(h => !["i", "epoch", "step", "layer"].includes(h)) : [];
   const changeLayers = ch ? [...new Set(ch.rows.map(r => r[col.layer]))] : [];
-  let pos = kept.length - 1, xkey = "epoch", timer = null, zoom = false;
+  let pos = kept.length - 1, xkey = "epoch", timer = null, zoom = false, view = "weights";
+  const VIEW_NAMES = { weights: "W_t", from_init: "W_t − W_0", from_prev: "W_t − W_(t−1)" };
+  const info = sec.views_info || {};
   const label = h("span", { id: "snapshot-label" });
   const slider = h("input", { type: "range", id: "snapshot-slider", min: 0, max: Math.max(0, kept.length - 1), value: pos, style: "width:320px" });
   const play = h("button", { id: "snapshot-play" }, "▶ play");
@@ -207,7 +209,9 @@ RENDER.snapshots = (el, sec) => {
     timer = setInterval(() => { pos = (pos + 1) % kept.length; slider.value = pos; draw(); }, 600);
   });
   el.append(h("div", { class: "controls" }, "snapshot ", slider, play, label,
-    h("label", {}, "x axis ", select(["epoch", "step"], xkey, v => { xkey = v; draw(); }, { id: "snapshot-x" }))));
+    h("label", {}, "x axis ", select(["epoch", "step"], xkey, v => { xkey = v; draw(); }, { id: "snapshot-x" })),
+    Object.keys(sec.change_frames || {}).length ? h("label", { title: "weights W_t; change from initialisation W_t − W_0; change from the previous snapshot W_t − W_(t−1)" },
+      "pictures ", select(Object.entries(VIEW_NAMES), view, v => { view = v; draw(); }, { id: "snapshot-view" })) : null));
   if (kept.length < sec.snapshots.length)
     el.append(h("p", { class: "muted" }, `${sec.snapshots.length} snapshots; the slider shows ${kept.length} of them, evenly spaced.`));
   // one filter over the snapshots (conv layers, from the stored weights)
@@ -219,9 +223,9 @@ RENDER.snapshots = (el, sec) => {
   el.append(...[filters, viewLayers.length ? filterCard : null,
     sec.filter_views_error ? errorBox("Cannot show single filters", sec.filter_views_error) : null,
     h("div", { class: "card" }, h("h2", {}, "Weight change at this snapshot"), values), charts].filter(Boolean));
-  const info = Object.entries(sec.layers).map(([n, ps]) => `${n}: ` + Object.entries(ps).map(([p, s]) => `${p} ${s.join("×")}`).join(", "));
+  const layerInfo = Object.entries(sec.layers).map(([n, ps]) => `${n}: ` + Object.entries(ps).map(([p, s]) => `${p} ${s.join("×")}`).join(", "));
   el.append(h("details", { class: "card" }, h("summary", {}, `Layers (${Object.keys(sec.layers).length}), stored as ${sec.dtype}`),
-    h("ul", {}, info.map(t => h("li", {}, t))),
+    h("ul", {}, layerInfo.map(t => h("li", {}, t))),
     Object.keys(sec.freeze).length ? facts(Object.entries(sec.freeze).map(([k, v]) => [k, fmt(v)])) : null));
   function drawFilter() {
     if (!viewLayers.length) return;
@@ -237,10 +241,11 @@ RENDER.snapshots = (el, sec) => {
       h("div", { class: "controls" },
         h("label", {}, "layer ", select(viewLayers, fLayer, val => { fLayer = val; fIndex = 0; drawFilter(); }, { id: "filter-layer" })),
         h("label", {}, "filter ", input),
-        h("span", { class: "muted" }, `${v.shape.join("×")}; input channels side by side; red > 0, blue < 0, one scale per filter (±${fmt(v.scale[fIndex])})`)),
+        h("span", { class: "muted", id: "filter-scale" }, `${v.shape.join("×")}; input channels side by side; red > 0, blue < 0; the ranges of the layer's pictures: W ±${fmt(v.scale)}, W − W₀ ±${fmt(v.change_scale)}`)),
       h("div", { class: "row" },
         h("figure", { class: "figure" }, tile(sp, 0, fIndex, zoom, { id: "filter-init" }), h("figcaption", {}, `at #${kept[0]} (initialisation)`)),
         h("figure", { class: "figure" }, tile(sp, pos, fIndex, zoom, { id: "filter-now" }), h("figcaption", {}, `at #${kept[pos]}`)),
+        v.change_sprite ? h("figure", { class: "figure" }, tile(v.change_sprite, pos, fIndex, zoom, { id: "filter-moved" }), h("figcaption", {}, `W − W₀ at #${kept[pos]}`)) : null,
         h("div", {}, h("p", { id: "filter-change" }, `‖W − W₀‖ / ‖W₀‖ = ${fmt(dist[pos])}`),
           lineChart([{ name: `${fLayer}[${fIndex}]`, x: kept.map(i => snaps[i][xkey]), y: dist }], { width: 360, height: 180, xlabel: xkey, marker: (snaps[kept[pos]] || {})[xkey] })),
         h("div", {}, h("h3", {}, "changed most by this snapshot"), table([{ key: "filter", num: true }, { key: "change", label: "‖W − W₀‖ / ‖W₀‖", num: true }], ranked,
@@ -256,10 +261,14 @@ RENDER.snapshots = (el, sec) => {
     drawFilter();
     label.textContent = `#${i} · epoch ${fmt(s.epoch, 2)} · step ${s.step} · ${s.tag}`;
     el.dataset.snapshot = i;
-    filters.replaceChildren(...Object.entries(sec.filters).map(([layer, frames]) =>
-      h("div", { class: "card" }, h("h3", {}, `${layer} filters`), frames[i] ? h("img", { src: frames[i], class: "filter-grid", "data-layer": layer,
-        "data-snapshot": i, title: "click to zoom", style: `max-width:${zoom ? "none" : "520px"};image-rendering:pixelated;cursor:zoom-in`,
-        onclick: () => { zoom = !zoom; draw(); } }) : h("p", { class: "muted" }, "no image for this snapshot"))));
+    filters.replaceChildren(...Object.entries(sec.filters).map(([layer, weightFrames]) => {
+      const frames = view === "weights" ? weightFrames : ((sec.change_frames || {})[layer] || {})[view] || {};
+      const caption = ((((info[layer] || {}).views || {})[view] || {}).caption || {})[i];
+      return h("div", { class: "card" }, h("h3", {}, `${layer}: ${VIEW_NAMES[view]}`), frames[i] ? h("img", { src: frames[i], class: "filter-grid", "data-layer": layer,
+        "data-view": view, "data-snapshot": i, title: "click to zoom", style: `max-width:${zoom ? "none" : "560px"};image-rendering:pixelated;cursor:zoom-in`,
+        onclick: () => { zoom = !zoom; draw(); } }) : h("p", { class: "muted" }, "no image for this snapshot"),
+        caption ? h("p", { class: "muted filter-caption", "data-layer": layer }, caption) : null);
+    }));
     if (ch) {
       const rows = ch.rows.filter(r => r[col.i] === i);
       values.replaceChildren(table([{ key: "layer" }, ...measures.map(m => ({ key: m, num: true }))],

@@ -1,10 +1,15 @@
-"""The snapshots page: a slider over a run's weight snapshots showing each conv layer's filter grid,
-with the weight-change curves and the current snapshot marked on them.
+"""The snapshots page: a slider over a run's weight snapshots showing each conv layer's filter
+pictures in the views of :mod:`knowloc.snapshots.views` (W_t, W_t - W_0, W_t - W_{t-1}) with their
+ranges, one filter over training on the same range, and the weight-change curves with the current
+snapshot marked on them.
 
 Reads what :class:`~knowloc.callbacks.WeightSnapshots` writes (see :mod:`knowloc.snapshots`)::
 
     snapshots/index.json                 layers {name: {param: shape}}, snapshots [{i, epoch, step, tag, file}]
-    snapshots/filters/<layer>/NNNN.png   filter grid of a conv layer at snapshot NNNN
+    snapshots/filters/<layer>/NNNN.png   filter picture of a conv layer at snapshot NNNN (W_t)
+    snapshots/filters/<layer>/<view>/NNNN.png   the change views (from_init, from_prev)
+    snapshots/filters/views.json         per layer: colour_scale, range_quantile, filter order, moves,
+                                         each view's range and caption per snapshot
     snapshots/changes.csv                i, epoch, step, layer, rel_dist_init, rel_dist_prev, cos_init,
                                          sign_flip_init, sign_flip_prev
 
@@ -15,6 +20,8 @@ the page says so.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from knowloc.explore.embed import file_uri, num, nums, read_csv, read_json, signed8_scaled, sprite
@@ -23,6 +30,7 @@ from knowloc.explore.target import Run
 FOLDER = "snapshots"
 MAX_FRAMES = 60
 MAX_BYTES = 10_000_000
+CHANGE_VIEWS = ("from_init", "from_prev")
 
 
 def _frames(n: int, frame_bytes: int) -> list[int]:
@@ -43,18 +51,19 @@ def section(run: Run) -> dict | None:
     snaps = index.get("snapshots") or []
     fdir = folder / "filters"
     layer_dirs = sorted(p for p in fdir.iterdir() if p.is_dir()) if fdir.is_dir() else []
-    frame_bytes = sum(max((f.stat().st_size for f in d.glob("*.png")), default=0) for d in layer_dirs)
+    view_dirs = [d / v for d in layer_dirs for v in CHANGE_VIEWS if (d / v).is_dir()]
+    frame_bytes = sum(max((f.stat().st_size for f in d.glob("*.png")), default=0) for d in layer_dirs + view_dirs)
     kept = _frames(len(snaps), frame_bytes)
-    filters = {}
-    if layer_dirs:
-        for layer_dir in layer_dirs:
-            frames = {}
-            for k in kept:
-                png = layer_dir / f"{int(snaps[k]['i']):04d}.png"
-                if png.is_file():
-                    frames[str(snaps[k]["i"])] = file_uri(png)
-            if frames:
-                filters[layer_dir.name] = frames
+
+    def frames_in(d: Path) -> dict:
+        pngs = ((str(snaps[k]["i"]), d / f"{int(snaps[k]['i']):04d}.png") for k in kept)
+        return {i: file_uri(png) for i, png in pngs if png.is_file()}
+
+    filters = {d.name: f for d in layer_dirs if (f := frames_in(d))}
+    change_frames = {d.name: {v: frames_in(d / v) for v in CHANGE_VIEWS if (d / v).is_dir()} for d in layer_dirs}
+    change_frames = {k: v for k, v in change_frames.items() if v}
+    info_path = fdir / "views.json"
+    views_info = _views_info(read_json(info_path), snaps, kept) if info_path.is_file() else {}
     changes = None
     cpath = folder / "changes.csv"
     if cpath.is_file():
@@ -64,24 +73,45 @@ def section(run: Run) -> dict | None:
     freeze = {k: v for k, v in run.summary.get("metrics", {}).items() if k.startswith("freeze/")}
     filter_views, views_error = {}, None
     try:
-        filter_views = _filter_views(run, kept) if snaps else {}
+        filter_views = _filter_views(run, kept, views_info) if snaps else {}
     except Exception as e:  # a missing or damaged snapshot file: the rest of the page still shows
         views_error = f"the stored weights cannot be read ({type(e).__name__}: {e})"
     return {"id": "snapshots", "title": "Snapshots", "type": "snapshots", "dtype": index.get("dtype"),
             "layers": layers, "snapshots": [{k: s.get(k) for k in ("i", "epoch", "step", "tag")} for s in snaps],
-            "kept": [snaps[k]["i"] for k in kept], "filters": filters, "changes": changes, "freeze": freeze,
+            "kept": [snaps[k]["i"] for k in kept], "filters": filters, "change_frames": change_frames,
+            "views_info": views_info, "changes": changes, "freeze": freeze,
             "filter_views": filter_views, "filter_views_error": views_error}
 
 
-def _filter_views(run: Run, kept: list[int]) -> dict:
+def _views_info(record: dict, snaps: list[dict], kept: list[int]) -> dict:
+    """views.json for the embedded snapshots: per layer colour_scale, range_quantile, order, moves and
+    per view ``{"scale": {i: s}, "caption": {i: text}}``."""
+    out = {}
+    for layer, r in record.items():
+        pos = {i: k for k, i in enumerate(r.get("snapshots", []))}
+        views = {}
+        for v, d in (r.get("views") or {}).items():
+            at = [(str(snaps[k]["i"]), pos.get(snaps[k]["i"])) for k in kept]
+            views[v] = {"scale": {i: num(d["scale"][p]) for i, p in at if p is not None},
+                        "caption": {i: d["caption"][p] for i, p in at if p is not None}}
+        out[layer] = {"colour_scale": r.get("colour_scale"), "range_quantile": r.get("range_quantile"),
+                      "order": r.get("order"), "moves": nums([np.nan if m is None else m for m in r.get("moves", [])]),
+                      "views": views}
+    return out
+
+
+def _filter_views(run: Run, kept: list[int], views_info: dict | None = None) -> dict:
     """Per conv layer, every filter at every embedded snapshot, from the stored weights.
 
-    Tile [k, f] of the sprite is filter f at the k-th embedded snapshot: its input channels side by
-    side (a one-pixel gap between them), coloured on one scale per filter, s_f = max over the
-    embedded snapshots of |W_f| (so a filter's tiles compare by colour). ``rel_dist_init[f][k]`` =
-    ||W_f,t - W_f,0||_2 / ||W_f,0||_2 with W_f,0 the filter at the first snapshot (initialisation).
+    Tile [k, f] of ``sprite`` is filter f at the k-th embedded snapshot, of ``change_sprite`` its
+    change W_f,t - W_f,0: input channels side by side (a one-pixel gap between them), coloured on the
+    ranges of the layer's pictures (``views.json``: ``scale`` of the W_t view, ``change_scale`` of the
+    W_t - W_0 view; without it the same formula, s = max over the embedded snapshots t of the
+    0.99-quantile of |X_t|), so a tile's colours match the pictures' and compare across snapshots.
+    ``rel_dist_init[f][k]`` = ||W_f,t - W_f,0||_2 / ||W_f,0||_2 with W_f,0 the filter at initialisation.
     """
     from knowloc.snapshots import SnapshotStore
+    from knowloc.snapshots.filters import symmetric_range
 
     store = SnapshotStore(run.path)
     out = {}
@@ -91,15 +121,25 @@ def _filter_views(run: Run, kept: list[int]) -> dict:
             continue
         w = np.stack([store.load(k, layer).double().numpy() for k in kept])  # (K, F, Cin, kh, kw)
         K, F, Cin, kh, kw = w.shape
-        scale = np.abs(w).reshape(K, F, -1).max(axis=(0, 2))
-        scale = np.where(scale > 0, scale, 1.0)
-        tiles = np.zeros((K, F, kh, Cin * (kw + 1) - 1), dtype=np.uint8)  # 0: the gap (drawn grey)
-        for c in range(Cin):
-            tiles[..., c * (kw + 1): c * (kw + 1) + kw] = signed8_scaled(
-                w[:, :, c] / scale[None, :, None, None], 1.0)
+        d = w - w[:1]
+        info = ((views_info or {}).get(layer) or {}).get("views") or {}
+
+        def run_scale(view: str, x: np.ndarray) -> float:
+            scales = list((info.get(view) or {}).get("scale", {}).values())
+            return float(scales[0]) if scales else max(symmetric_range(t, 0.99) for t in x)
+
+        scale, change_scale = run_scale("weights", w), run_scale("from_init", d)
+
+        def tiles(x: np.ndarray, s: float) -> np.ndarray:
+            t = np.zeros((K, F, kh, Cin * (kw + 1) - 1), dtype=np.uint8)  # 0: the gap (drawn grey)
+            for c in range(Cin):
+                t[..., c * (kw + 1): c * (kw + 1) + kw] = signed8_scaled(x[:, :, c], s if s > 0 else 1.0)
+            return t
+
         flat = w.reshape(K, F, -1)
         norm0 = np.linalg.norm(flat[0], axis=1)
         dist = np.linalg.norm(flat - flat[:1], axis=2) / np.where(norm0 > 0, norm0, np.nan)
-        out[layer] = {"shape": list(shape), "sprite": sprite(tiles, "signed8"), "scale": nums(scale),
+        out[layer] = {"shape": list(shape), "sprite": sprite(tiles(w, scale), "signed8"), "scale": num(scale),
+                      "change_sprite": sprite(tiles(d, change_scale), "signed8"), "change_scale": num(change_scale),
                       "rel_dist_init": nums(dist.T)}
     return out

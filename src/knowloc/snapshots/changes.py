@@ -56,31 +56,34 @@ def changes_from_store(store, layers: Sequence[str] | None = None) -> list[dict]
 
 
 def plot_changes(rows: Sequence[dict]):
-    """A 2x2 figure of the measures vs epoch, one line per layer."""
+    """A 2x2 figure of the measures vs epoch, one colour per layer; the sign-flip panel draws flips
+    vs init solid and vs the previous snapshot dashed. One legend below the panels (none covers a curve)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     panels = [("rel_dist_init", "relative L2 distance from init"), ("rel_dist_prev", "relative L2 distance from previous"),
               ("cos_init", "cosine similarity to init"), (("sign_flip_init", "sign_flip_prev"), "fraction of signs flipped")]
     layers = list(dict.fromkeys(r["layer"] for r in rows))
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (keys, title) in zip(axes.flat, panels):
         keys = (keys,) if isinstance(keys, str) else keys
         for li, layer in enumerate(layers):
             rs = [r for r in rows if r["layer"] == layer]
             for ki, k in enumerate(keys):
-                label = layer if len(keys) == 1 else f"{layer} ({'vs init' if k.endswith('init') else 'vs previous'})"
                 ax.plot([r["epoch"] for r in rs], [r[k] for r in rs], marker=".", color=colors[li % len(colors)],
-                        linestyle="-" if ki == 0 else "--", label=label)
+                        linestyle="-" if ki == 0 else "--")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("epoch")
-    axes[0, 0].legend(fontsize=8)
-    axes[1, 1].legend(fontsize=7)
+    handles = [Line2D([], [], color=colors[li % len(colors)], marker=".", label=layer) for li, layer in enumerate(layers)]
+    handles += [Line2D([], [], color="0.3", linestyle="-", label="signs: vs init"),
+                Line2D([], [], color="0.3", linestyle="--", label="signs: vs previous")]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
     fig.suptitle("weight change per layer over training")
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.9, wspace=0.2, hspace=0.25)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.91, wspace=0.2, hspace=0.25)
     return fig
