@@ -87,8 +87,8 @@ class FreezeLayers(L.Callback):
         # the optimizer exists now; a module whose configure_optimizers did not filter on
         # requires_grad still has the frozen parameters in it
         self._drop_from_optimizers(trainer)
-        # the module is on its device now: keep the references where the parameters are
-        self._reference = {k: v.to(self._param(k).device) for k, v in self._reference.items()}
+        # the module is on its device (and in its precision) now: keep the references like the parameters
+        self._reference = {k: v.to(self._param(k)) for k, v in self._reference.items()}
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         names = self._freeze_due(trainer.current_epoch)
@@ -104,7 +104,7 @@ class FreezeLayers(L.Callback):
         drift = 0.0
         for key, ref in self._reference.items():  # the reference was copied before the module moved
             p = self._param(key)
-            drift = max(drift, float((p - ref.to(p.device)).abs().max()))
+            drift = max(drift, float((p - ref.to(p)).abs().max()))
         log_results(trainer, {"freeze/frozen_params": frozen, "freeze/trainable_params": trainable,
                               "freeze/max_abs_change": drift})
 

@@ -29,7 +29,7 @@ def neuron_iia(net: nn.Module, layer: int, h: torch.Tensor, ab: torch.Tensor, cd
         a, c = m_ab[i:i + chunk, None, :], m_cd[i:i + chunk, None, :]
         hp = hb + a * d1 + c * d2
         y = counterfactual(ab, cd, (a.sum(-1) > 0).long(), (c.sum(-1) > 0).long())
-        out.append((forward_from(net, layer, hp).argmax(-1) == y).float().mean(1))
+        out.append((forward_from(net, layer, hp).argmax(-1) == y).to(h.dtype).mean(1))
     return torch.cat(out)
 
 

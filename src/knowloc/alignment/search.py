@@ -124,7 +124,7 @@ class AlignmentSearch(L.LightningModule):
         fixed_ab, fixed_cd, joint = (t.to(self.device) for t in self._gate_table[layer])
         if not joint.any():
             return fixed_ab[:, None].expand(-1, n), fixed_cd[:, None].expand(-1, n)
-        t = torch.randint(0, 3, (n,)).to(self.device)
+        t = torch.randint(0, 3, (n,), device="cpu").to(self.device)
         g_ab = torch.where(joint[:, None], (t != 1).float(), fixed_ab[:, None])
         g_cd = torch.where(joint[:, None], (t != 0).float(), fixed_cd[:, None])
         return g_ab, g_cd

@@ -115,7 +115,8 @@ class Stack:
         from knowloc.models.nets import MLP
 
         H, D = self.W1.shape[1:]
-        net = MLP([D, H, self.W2.shape[1]], activation=self.activations[m], init="default").to(self.W1)
+        with torch.device(self.W1.device):  # built where the stack is (its init is overwritten below)
+            net = MLP([D, H, self.W2.shape[1]], activation=self.activations[m], init="default").to(self.W1.dtype)
         with torch.no_grad():
             for name, p in net.named_parameters():
                 p.copy_(self.tensors()[name][m])
