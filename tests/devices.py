@@ -24,6 +24,8 @@ needs_gpu = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), 
 #: (marked ``gpu``; listed and skipped elsewhere, so the test ids are the same on every machine).
 DEVICES = [pytest.param("cpu"), pytest.param("cuda", marks=needs_gpu)]
 
+SWEEPS = __import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps"
+
 
 @contextlib.contextmanager
 def strays_on_meta():

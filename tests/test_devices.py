@@ -197,3 +197,22 @@ def test_freeze_layers_keeps_its_reference_where_the_parameter_is():
     ref = cb._reference["fc1.weight"]
     assert ref.dtype == torch.float64 and ref.device == module.net.fc1.weight.device
     assert torch.equal(ref, module.net.fc1.weight)
+
+
+# -- the GPU-scale sweep file ---------------------------------------------------------------------
+def test_gpu_localization_sweep_composes_6_activations_x_1000_seeds_x_3_lrs():
+    """The sweep file (no training): one stacked job of 6 x 1,000 models per learning rate, on the GPU."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import knowloc.api  # noqa: F401  (registers the resolvers)
+    from devices import SWEEPS
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(SWEEPS), version_base="1.3"):
+        cfg = compose("localization_gpu", return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert cfg.hydra.sweeper.params["model.lr"].split(",") == ["0.003", "0.01", "0.03"]
+    assert len(cfg.model.activations) == 6 and list(cfg.model.seeds) == list(range(1000))
+    assert cfg.trainer.accelerator == "gpu" and cfg.logger.csv._target_ == "knowloc.tracking.csv_logger"
+    assert cfg.task_name == "localization_stack" and cfg.model.stop_on_divergence is False

@@ -21,12 +21,18 @@ def by_activation(mapping, name):
     return mapping[name] if name in mapping else mapping["default"]
 
 
+def seeds(n, start=0) -> list[int]:
+    """``${knowloc.seeds:1000}``: the list [start, ..., start + n - 1] (a seed list for stacked runs)."""
+    return list(range(int(start), int(start) + int(n)))
+
+
 def register() -> None:
     for name, fn in {
         "knowloc.num_classes": num_classes,
         "knowloc.channels": lambda data_name: _CHANNELS.get(str(data_name), 1),
         "knowloc.image_size": lambda data_name: _SIZES.get(str(data_name), 28),
         "knowloc.by_activation": by_activation,
+        "knowloc.seeds": seeds,
     }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -187,43 +187,53 @@ class AblationEvaluator:
             self.diff = self.donors.to(self.h.dtype) - self.h
         self.diff_t = self.diff.t().contiguous()  # (U, N)
         self.weight_t = first.weight.detach().t().contiguous()  # (U, O): column u of W is row u here
+        self.base_logits = self.rest(self.z)  # (N, C): nothing ablated
+
+    def _rank1_rows(self, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Single-unit masks: ``(s, i, logits (P, C))`` for the pairs (copy s, sample i) whose
+        unit value changes (``diff != 0``; a relu unit is often 0 already, and then the copy's
+        logits are the unablated ones), with ``z_s = z + diff[:, u] W[:, u]`` (rank 1)."""
+        u = masks.to(torch.int8).argmax(1)
+        d = self.diff_t[u] * masks.any(1).to(self.z.dtype).unsqueeze(1)  # (S, N)
+        s, i = torch.nonzero(d, as_tuple=True)
+        rows = torch.addcmul(self.z[i], d[s, i].unsqueeze(1), self.weight_t[u[s]])
+        return s, i, self.rest(rows)
 
     def _low_rank_logits(self, masks: torch.Tensor, k: int) -> torch.Tensor:
         """Logits (S, N, C) with ``z_S = z + sum_{u in S} diff[:, u] W[:, u]`` (k = max |S|)."""
         S = masks.shape[0]
         if k == 0:
-            zs = self.z.unsqueeze(0).expand(S, -1, -1)
-        elif k == 1:  # rank 1: one fused multiply-add per copy
-            u = masks.to(torch.int8).argmax(1)
-            on = masks.any(1).to(self.z.dtype).unsqueeze(1)
-            zs = torch.addcmul(self.z.unsqueeze(0), (self.diff_t[u] * on).unsqueeze(2), self.weight_t[u].unsqueeze(1))
-        else:  # rank <= k: (S, N, k) x (S, k, O), padded slots weigh 0
-            idx = masks.to(torch.int8).topk(k, dim=1)
-            u, on = idx.indices, idx.values.to(self.z.dtype)
-            d = self.diff_t[u] * on.unsqueeze(2)  # (S, k, N)
-            zs = torch.baddbmm(self.z.unsqueeze(0).expand(S, -1, -1), d.transpose(1, 2), self.weight_t[u])
+            return self.base_logits.unsqueeze(0).expand(S, -1, -1)
+        if k == 1:
+            s, i, rows = self._rank1_rows(masks)
+            logits = self.base_logits.unsqueeze(0).repeat(S, 1, 1)
+            logits[s, i] = rows
+            return logits
+        idx = masks.to(torch.int8).topk(k, dim=1)  # rank <= k: (S, N, k) x (S, k, O), padded slots weigh 0
+        u, on = idx.indices, idx.values.to(self.z.dtype)
+        d = self.diff_t[u] * on.unsqueeze(2)  # (S, k, N)
+        zs = torch.baddbmm(self.z.unsqueeze(0).expand(S, -1, -1), d.transpose(1, 2), self.weight_t[u])
         n = self.h.shape[0]
         return self.rest(zs.reshape(S * n, -1)).view(S, n, -1)
 
-    def _recompute_near_ties(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Predictions (S, N); where the top-2 gap is within rounding, from the full suffix."""
-        pred = logits.argmax(-1)
+    def _predict_rows(self, logits: torch.Tensor, s: torch.Tensor, i: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Predictions of rows ``logits`` (P, C) of pairs (copy s, sample i); where the top-2 gap is
+        within rounding, from the full suffix on the ablated layer output."""
         if logits.shape[-1] < 2:
-            return pred
-        top = logits.topk(2, dim=-1).values
+            return logits.argmax(-1)
+        top, where = logits.topk(2, dim=-1)
+        pred = where[:, 0].clone()  # exact ties are near ties: recomputed below with argmax
         eps = torch.finfo(logits.dtype).eps
-        near = (top[..., 0] - top[..., 1]) <= self.NEAR_TIE * eps * (top[..., 0].abs() + 1)
-        if bool(near.any()):
-            s, i = torch.nonzero(near, as_tuple=True)
-            m = masks[s]  # (R, U)
+        near = torch.nonzero((top[:, 0] - top[:, 1]) <= self.NEAR_TIE * eps * (top[:, 0].abs() + 1)).flatten()
+        if len(near):
+            sn, i_n = s[near], i[near]
             if self.method == "zero":
                 repl = torch.zeros((), dtype=self.h.dtype, device=self.h.device)
             elif self.method == "mean":
                 repl = self.mean.to(self.h.dtype).unsqueeze(0)
             else:
-                repl = self.donors[i].to(self.h.dtype)
-            rows = torch.where(m, repl, self.h[i])
-            pred[s, i] = self.suffix(rows).argmax(-1)
+                repl = self.donors[i_n].to(self.h.dtype)
+            pred[near] = self.suffix(torch.where(masks[sn], repl, self.h[i_n])).argmax(-1)
         return pred
 
     @torch.no_grad()
@@ -235,13 +245,27 @@ class AblationEvaluator:
         k = int(masks.sum(1).max()) if masks.numel() else 0
         if self.linear is not None and k <= self.LOW_RANK_FRACTION * self.num_units:
             n, out = self.h.shape[0], self.z.shape[1]
+            if not hasattr(self, "base_pred"):
+                zero = torch.zeros(n, dtype=torch.long, device=self.h.device)
+                self.base_pred = self._predict_rows(self.base_logits, zero, torch.arange(n, device=self.h.device),
+                                                    masks.new_zeros(1, self.num_units))
             per = max(1, self.budget // max(1, n * out))
             preds, margin = [], []
             for sl in _chunks(masks.shape[0], per):
-                logits = self._low_rank_logits(masks[sl], k)
-                preds.append(self._recompute_near_ties(logits, masks[sl]))
-                if margins:
-                    margin.append(true_class_margin(logits, self.y))
+                m = masks[sl]
+                S = m.shape[0]
+                if k == 1 and not margins:  # only the changed pairs need a new prediction
+                    s, i, rows = self._rank1_rows(m)
+                    pred = self.base_pred.unsqueeze(0).repeat(S, 1)
+                    pred[s, i] = self._predict_rows(rows, s, i, m)
+                else:
+                    logits = self._low_rank_logits(m, k)
+                    s = torch.arange(S, device=m.device).repeat_interleave(n)
+                    i = torch.arange(n, device=m.device).repeat(S)
+                    pred = self._predict_rows(logits.reshape(S * n, -1), s, i, m).view(S, n)
+                    if margins:
+                        margin.append(true_class_margin(logits, self.y))
+                preds.append(pred)
             return torch.cat(preds), (torch.cat(margin) if margins else None)
         n, feat = self.h.shape[0], self.h[0].numel()
         per = max(1, self.budget // max(1, n * feat))
