@@ -216,3 +216,23 @@ def test_gpu_localization_sweep_composes_6_activations_x_1000_seeds_x_3_lrs():
     assert len(cfg.model.activations) == 6 and list(cfg.model.seeds) == list(range(1000))
     assert cfg.trainer.accelerator == "gpu" and cfg.logger.csv._target_ == "knowloc.tracking.csv_logger"
     assert cfg.task_name == "localization_stack" and cfg.model.stop_on_divergence is False
+
+
+# -- the record and the config ----------------------------------------------------------------------
+def test_record_names_the_device_and_the_engine_launches(run_job):
+    rec = run_job(["experiment=localization", "data.pool_size=600", "logger=csv",
+                   "callbacks.localization_report.figures=false"])
+    assert rec["status"] == "finished", rec["error"]
+    assert rec["device"]["device"] == "cpu" and rec["device"]["name"] == "cpu"
+    m = rec["metrics"]
+    assert m["localization/engine/device"] == "cpu"
+    # phase 1: one model; forks: 4 copies; all in one launch of the whole 64-step chunk on the CPU
+    assert m["localization/engine/phase1/models"] == 1 and m["localization/engine/forks/models"] == 4
+    assert m["localization/engine/forks/models_per_launch"] == 4 and m["localization/engine/forks/steps_per_launch"] == 64
+
+
+def test_unknown_accelerator_is_one_line(knowloc_cli):
+    res = knowloc_cli("trainer.accelerator=gpux")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("knowloc: error: trainer.accelerator") and "gpux" in line and "auto" in line
