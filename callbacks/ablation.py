@@ -111,10 +111,10 @@ class AblationAnalysis(L.Callback):
         from knowloc import artifacts
         from knowloc.neurons import plots
 
-        before = ev.acc_before.numpy()
-        after = self.matrix.numpy()
+        before = ev.acc_before.cpu().numpy()
+        after = self.matrix.cpu().numpy()
         drop = before[None] - after
-        counts = np.bincount(ev.y.numpy(), minlength=ev.num_classes)
+        counts = np.bincount(ev.y.cpu().numpy(), minlength=ev.num_classes)
         all_before = float(np.nansum(before * counts) / counts.sum())
         all_after = np.nansum(after * counts[None], 1) / counts.sum()
         folder = artifacts.run_dir(trainer) / "ablation"

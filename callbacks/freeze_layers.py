@@ -87,6 +87,8 @@ class FreezeLayers(L.Callback):
         # the optimizer exists now; a module whose configure_optimizers did not filter on
         # requires_grad still has the frozen parameters in it
         self._drop_from_optimizers(trainer)
+        # the module is on its device (and in its precision) now: keep the references like the parameters
+        self._reference = {k: v.to(self._param(k)) for k, v in self._reference.items()}
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         names = self._freeze_due(trainer.current_epoch)
@@ -100,8 +102,9 @@ class FreezeLayers(L.Callback):
         frozen = sum(p.numel() for p in pl_module.parameters() if not p.requires_grad)
         trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
         drift = 0.0
-        for key, ref in self._reference.items():
-            drift = max(drift, float((self._param(key) - ref).abs().max()))
+        for key, ref in self._reference.items():  # the reference was copied before the module moved
+            p = self._param(key)
+            drift = max(drift, float((p - ref.to(p)).abs().max()))
         log_results(trainer, {"freeze/frozen_params": frozen, "freeze/trainable_params": trainable,
                               "freeze/max_abs_change": drift})
 

@@ -45,9 +45,9 @@ class LocalizationReport(L.Callback):
         tallies = [cb for cb in trainer.callbacks if isinstance(cb, UpdateTally)]
         if not tallies or not tallies[0].tally or not bool(pl_module.forked):
             return
-        tally = tallies[0].tally
+        tally = {k: v.cpu() for k, v in tallies[0].tally.items()}  # kept on the device until written out
         F = len(pl_module.fork_specs)
-        fork_w = {k: v.view(-1, F, *v.shape[1:]) for k, v in pl_module.forks.stack().tensors().items()}
+        fork_w = {k: v.view(-1, F, *v.shape[1:]).cpu() for k, v in pl_module.forks.stack().tensors().items()}
         fork_groups = [f.group for f in pl_module.fork_specs]
         models = pl_module.models
         stacked = len(models) > 1
@@ -79,6 +79,14 @@ class LocalizationReport(L.Callback):
                                   "localization/n_failed": int(pl_module.failed.sum())})
         log_results(trainer, {"localization/engine_s": pl_module.engine_seconds,
                               "localization/model_steps": pl_module.model_steps})
+        engine = {}  # which device ran the engine, and how each phase's chunks were split
+        for (phase, models, steps, _), plan in sorted(pl_module.launch.items(), key=lambda kv: -kv[0][2]):
+            engine.setdefault("localization/engine/device", plan.device)
+            engine.setdefault("localization/engine/launch_budget_bytes", plan.budget)
+            engine.setdefault(f"localization/engine/{phase}/models", models)
+            engine.setdefault(f"localization/engine/{phase}/models_per_launch", plan.models)
+            engine.setdefault(f"localization/engine/{phase}/steps_per_launch", plan.steps)
+        log_results(trainer, engine)
 
     # -- writing ------------------------------------------------------------------------------------
     def _write(self, trainer, folder: Path, res: dict, tally, forks, fork_groups, wandb: bool) -> None:

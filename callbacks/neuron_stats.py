@@ -112,7 +112,9 @@ class NeuronStats(L.Callback):
         pos = self._order[batch_idx * bs: batch_idx * bs + len(batch[1])]
         ds = dl.dataset
         items = ds.__getitems__(pos) if hasattr(ds, "__getitems__") else dl.collate_fn([ds[i] for i in pos])
-        if len(pos) != len(batch[1]) or not (torch.equal(items[1], batch[1]) and torch.equal(items[0], batch[0])):
+        same = len(pos) == len(batch[1]) and all(  # the replayed copy is on the CPU, the batch on the run's device
+            torch.equal(items[i].to(batch[i].device), batch[i]) for i in (1, 0))
+        if not same:
             log.warning("NeuronStats: the train loader's order cannot be replayed; top-k images are off")
             self._index_ok, self._order = False, None
             return None

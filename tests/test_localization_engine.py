@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from devices import DEVICES
 from knowloc.data import load_source, scale_images, select_classes
 from knowloc.localization.engine import PARAMS, init_stack, reference_sgd, sgd_chunk
 
@@ -38,7 +39,7 @@ def run_engine(stack, x, y, lr, chunk, groups=None, n_groups=0):
         n = min(chunk, T - c)
         g = None if groups is None else groups[c:c + n][None]
         r = sgd_chunk(stack, x[c:c + n][None], y[c:c + n][None],
-                      torch.full((1, n), lr, dtype=stack.W1.dtype), g, n_groups)
+                      torch.full((1, n), lr, dtype=stack.W1.dtype, device=stack.W1.device), g, n_groups)
         losses.append(r.loss[0])
         if r.tally is not None:
             for k in PARAMS:
@@ -51,13 +52,17 @@ def max_err(stack, net):
     return max((stack.tensors()[k][0] - p.detach()).abs().max().item() for k, p in net.named_parameters())
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid"])
-def test_engine_equals_per_sample_loop_float64(digits, activation):
+def test_engine_equals_per_sample_loop_float64(digits, activation, device):
+    """On every device present: engine and loop (both on that device) agree to 1e-10."""
     x, y, _ = digits
+    x, y = x.to(device), y.to(device)
     T = 250
-    stack = init_stack([5], [activation], dtype=torch.float64)
+    stack = init_stack([5], [activation], dtype=torch.float64, device=device)
     net = stack.net(0)
-    groups = torch.where(torch.arange(T) >= 125, y[:T], -1)  # tally window: second half
+    assert net.fc1.weight.device.type == device
+    groups = torch.where(torch.arange(T, device=device) >= 125, y[:T], -1)  # tally window: second half
     ref_loss, ref_tally = reference_sgd(net, x[:T].double(), y[:T], 0.02, groups.tolist(), 2)
     loss, tally, _ = run_engine(stack, x[:T].double(), y[:T], 0.02, chunk=27, groups=groups, n_groups=2)
     assert max_err(stack, net) < 1e-10

@@ -36,6 +36,15 @@ def versions() -> dict[str, str]:
     return out
 
 
+def device_info(trainer) -> dict[str, Any]:
+    """Which device ran the job: ``{"accelerator", "device", "name", "precision"}`` (the name of a
+    CUDA device, e.g. ``NVIDIA H200``; ``cpu`` otherwise)."""
+    dev = trainer.strategy.root_device
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+    return {"accelerator": type(trainer.accelerator).__name__, "device": str(dev), "name": name,
+            "precision": str(getattr(trainer.precision_plugin, "precision", trainer.precision))}
+
+
 def git_commit(path: str | Path | None = None) -> str | None:
     """The commit of the knowloc source tree (or of ``path``), if it is a git checkout."""
     path = Path(path) if path else Path(__file__).resolve().parent

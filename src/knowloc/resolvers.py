@@ -53,6 +53,11 @@ def experiments_help() -> str:
     return "\n".join(lines)
 
 
+def seeds(n, start=0) -> list[int]:
+    """``${knowloc.seeds:1000}``: the list [start, ..., start + n - 1] (a seed list for stacked runs)."""
+    return list(range(int(start), int(start) + int(n)))
+
+
 def register() -> None:
     for name, fn in {
         "knowloc.num_classes": num_classes,
@@ -61,6 +66,9 @@ def register() -> None:
         "knowloc.image_size": lambda data_name, pad=0: _SIZES.get(str(data_name), 28) + 2 * int(pad or 0),
         "knowloc.by_activation": by_activation,
         "knowloc.experiments_help": experiments_help,
+
+
+        "knowloc.seeds": seeds,
     }.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from knowloc.errors import DivergenceError, UserError
-from knowloc.records import RunRecord
+from knowloc.records import RunRecord, device_info
 from knowloc.validation import validate
 
 log = logging.getLogger("knowloc")
@@ -179,6 +179,7 @@ def run(cfg: DictConfig) -> dict:
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                               default_root_dir=str(run_dir),
                               enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun)
+        record.data["device"] = device_info(trainer)
         if hasattr(datamodule, "describe"):
             record.data["data"] = datamodule.describe()
             record.save()

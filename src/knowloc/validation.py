@@ -157,6 +157,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.seeds": ((lambda v: isinstance(v, list) and len(v) > 0 and all(_int(x) and x >= 0 for x in v)),
                     "a non-empty list of integers >= 0"),
     "model.dtype": one_of("float32", "float64"),
+    # Lightning's accelerators; whether a GPU is present is checked by Lightning in the job (a
+    # SLURM submit host need not have the GPU of its compute nodes)
+    "trainer.accelerator": one_of("cpu", "gpu", "cuda", "mps", "tpu", "auto"),
     "callbacks.update_tally.window": ((lambda v: isinstance(v, list) and len(v) == 2 and all(_num(x) for x in v)
                                        and 0 <= v[0] < v[1] <= 1), "[start, end] with 0 <= start < end <= 1"),
 }

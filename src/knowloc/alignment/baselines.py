@@ -29,12 +29,13 @@ def neuron_iia(net: nn.Module, layer: int, h: torch.Tensor, ab: torch.Tensor, cd
         a, c = m_ab[i:i + chunk, None, :], m_cd[i:i + chunk, None, :]
         hp = hb + a * d1 + c * d2
         y = counterfactual(ab, cd, (a.sum(-1) > 0).long(), (c.sum(-1) > 0).long())
-        out.append((forward_from(net, layer, hp).argmax(-1) == y).float().mean(1))
+        out.append((forward_from(net, layer, hp).argmax(-1) == y).to(h.dtype).mean(1))
     return torch.cat(out)
 
 
-def _masks(sets, d: int) -> torch.Tensor:
-    m = torch.zeros(len(sets), d)
+def _masks(sets, d: int, like: torch.Tensor) -> torch.Tensor:
+    """0/1 masks (len(sets), d) on the device and dtype of ``like`` (the hidden states)."""
+    m = like.new_zeros(len(sets), d)
     for i, s in enumerate(sets):
         m[i, list(s)] = 1
     return m
@@ -46,7 +47,7 @@ def best_neurons(net, layer, h, ab, cd, k: int, variable: str, limit: int = 1300
     variable ("ab" or "cd"), among ``allowed`` neurons (default all)."""
     d = h.shape[-1]
     pool = list(range(d)) if allowed is None else list(allowed)
-    zero = torch.zeros(1, d)
+    zero = h.new_zeros(1, d)
 
     def score(masks):
         z = zero.expand(len(masks), d)
@@ -54,29 +55,29 @@ def best_neurons(net, layer, h, ab, cd, k: int, variable: str, limit: int = 1300
 
     if math.comb(len(pool), k) <= limit:
         sets = list(itertools.combinations(pool, k))
-        s = score(_masks(sets, d))
+        s = score(_masks(sets, d, h))
         i = int(s.argmax())
-        return _masks([sets[i]], d)[0], float(s[i]), "exhaustive"
+        return _masks([sets[i]], d, h)[0], float(s[i]), "exhaustive"
     chosen: list[int] = []
     best = 0.0
     for _ in range(k):
         cands = [c for c in pool if c not in chosen]
-        s = score(_masks([chosen + [c] for c in cands], d))
+        s = score(_masks([chosen + [c] for c in cands], d, h))
         i = int(s.argmax())
         chosen.append(cands[i])
         best = float(s[i])
-    return _masks([chosen], d)[0], best, "greedy"
+    return _masks([chosen], d, h)[0], best, "greedy"
 
 
 def identity_baseline(net, layer, h, ab, cd, k: int, limit: int = 13000) -> dict:
     """Neuron masks for each target: {"ab": (m_ab, m_cd, train_iia, how), "cd": ..., "both": ...}."""
     d = h.shape[-1]
-    zero = torch.zeros(d)
+    zero = h.new_zeros(d)
     m_ab, iia_ab, how_ab = best_neurons(net, layer, h, ab, cd, k, "ab", limit)
     m_cd, iia_cd, how_cd = best_neurons(net, layer, h, ab, cd, k, "cd", limit)
     out = {"ab": (m_ab, zero, iia_ab, how_ab), "cd": (zero, m_cd, iia_cd, how_cd)}
     if 2 * k <= d:
-        rest = [i for i in range(d) if m_ab[i] == 0]
+        rest = torch.nonzero(m_ab == 0).flatten().tolist()
         m_cd2, _, how = best_neurons(net, layer, h, ab, cd, k, "cd", limit, allowed=rest)
         both = float(neuron_iia(net, layer, h, ab, cd, m_ab[None], m_cd2[None])[0])
         out["both"] = (m_ab, m_cd2, both, f"{how_ab}+{how}")

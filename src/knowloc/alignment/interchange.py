@@ -109,7 +109,7 @@ def subspace_masks(sizes, variables, dim: int) -> tuple[torch.Tensor, torch.Tens
 
 def random_orthogonal(n: int, dim: int, generator: torch.Generator) -> torch.Tensor:
     """(n, d, d) Haar-random orthogonal matrices (QR of a Gaussian matrix, signs fixed)."""
-    q, r = torch.linalg.qr(torch.randn(n, dim, dim, generator=generator))
+    q, r = torch.linalg.qr(torch.randn(n, dim, dim, generator=generator, device=generator.device))
     return q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
 
 

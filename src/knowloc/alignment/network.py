@@ -56,12 +56,18 @@ def load_network(path: str | Path) -> tuple[nn.Module, dict]:
     return net, info
 
 
-def train_network(data, model, max_epochs: int) -> tuple[nn.Module, dict]:
-    """Fit ``model`` (a ClassifierModule) on ``data`` (an EqualityDataModule); test accuracy."""
+def train_network(data, model, max_epochs: int, accelerator: str = "cpu", devices=1,
+                  precision=None, deterministic: bool = False) -> tuple[nn.Module, dict]:
+    """Fit ``model`` (a ClassifierModule) on ``data`` (an EqualityDataModule); test accuracy.
+
+    ``accelerator``, ``devices``, ``precision``, ``deterministic``: the run's trainer settings
+    (``trainer.*``), so the network trains where the search runs."""
     import lightning as L
 
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=int(max_epochs), logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    extra = {} if precision is None else {"precision": precision}
+    trainer = L.Trainer(accelerator=accelerator, devices=devices, max_epochs=int(max_epochs), logger=False,
+                        deterministic=bool(deterministic), enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, **extra)
     trainer.fit(model, datamodule=data)
     res = trainer.test(model, datamodule=data, verbose=False)[0]
     acc = float(res["test/acc"])
@@ -78,8 +84,12 @@ def freeze(net: nn.Module) -> nn.Module:
 
 
 def equality_network(checkpoint: str | None = None, data=None, model=None, max_epochs: int = 5,
-                     save_dir: str | None = None) -> nn.Module:
+                     save_dir: str | None = None, accelerator: str = "cpu", devices=1, precision=None,
+                     deterministic: bool = False) -> nn.Module:
     """Train (``checkpoint`` null) or load the equality network; frozen, eval mode.
+
+    The training stage runs with the run's ``trainer.accelerator/devices/precision/deterministic``
+    (passed by ``conf/model/alignment_search.yaml``).
 
     With ``save_dir`` a trained net is also saved as ``<save_dir>/alignment/network.pt``
     (``state_dict``) so the search can be repeated on exactly this net.
@@ -89,11 +99,11 @@ def equality_network(checkpoint: str | None = None, data=None, model=None, max_e
     else:
         if data is None or model is None:
             raise UserError("alignment: no checkpoint given and no network recipe (model.network.data/model)")
-        net, info = train_network(data, model, max_epochs)
+        net, info = train_network(data, model, max_epochs, accelerator, devices, precision, deterministic)
         if save_dir:
             out = Path(save_dir) / "alignment"
             out.mkdir(parents=True, exist_ok=True)
-            torch.save(net.state_dict(), out / "network.pt")
+            torch.save({k: v.cpu() for k, v in net.state_dict().items()}, out / "network.pt")
     net = freeze(net)
     net.alignment_info = info
     return net

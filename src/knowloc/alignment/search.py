@@ -118,12 +118,13 @@ class AlignmentSearch(L.LightningModule):
 
     # -- training --------------------------------------------------------------------------------
     def _gates(self, layer: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(g_ab, g_cd) of shape (M, n): fixed for a=b / c=d rotations; for joint ones one of
-        (1, 0), (0, 1), (1, 1) drawn per pair."""
-        fixed_ab, fixed_cd, joint = self._gate_table[layer]
+        """(g_ab, g_cd) of shape (M, n) on the module's device: fixed for a=b / c=d rotations; for
+        joint ones one of (1, 0), (0, 1), (1, 1) drawn per pair (drawn from the CPU generator on
+        every device, so a GPU run sees the same draws as a CPU run)."""
+        fixed_ab, fixed_cd, joint = (t.to(self.device) for t in self._gate_table[layer])
         if not joint.any():
             return fixed_ab[:, None].expand(-1, n), fixed_cd[:, None].expand(-1, n)
-        t = torch.randint(0, 3, (n,))
+        t = torch.randint(0, 3, (n,), device="cpu").to(self.device)
         g_ab = torch.where(joint[:, None], (t != 1).float(), fixed_ab[:, None])
         g_cd = torch.where(joint[:, None], (t != 0).float(), fixed_cd[:, None])
         return g_ab, g_cd
@@ -172,16 +173,17 @@ class AlignmentSearch(L.LightningModule):
         n_cf = len(cf)
         d = self.width[layer]
         m_ab, m_cd = getattr(self, f"m_ab_{layer}"), getattr(self, f"m_cd_{layer}")
-        hs = hidden_states(self.net, train.x[: self.select_pairs].transpose(0, 1), [layer])[layer]
-        ab, cd = train.ab[: self.select_pairs], train.cd[: self.select_pairs]
+        dev = self.device  # the interchange data stay on the CPU in the data module
+        hs = hidden_states(self.net, train.x[: self.select_pairs].to(dev).transpose(0, 1), [layer])[layer]
+        ab, cd = train.ab[: self.select_pairs].to(dev), train.cd[: self.select_pairs].to(dev)
         entries = []
         for kind in self.kinds:
             R, back = (t.detach() for t in self.rot[f"{kind}_{layer}"]())
-            g_ab = torch.tensor([GATES[v][0] for _, v in cf * self.restarts], dtype=torch.float)
-            g_cd = torch.tensor([GATES[v][1] for _, v in cf * self.restarts], dtype=torch.float)
+            g_ab = torch.tensor([GATES[v][0] for _, v in cf * self.restarts], dtype=torch.float, device=dev)
+            g_cd = torch.tensor([GATES[v][1] for _, v in cf * self.restarts], dtype=torch.float, device=dev)
             c = self._score(layer, hs, ab, cd, R, back, m_ab, m_cd, g_ab, g_cd)
             train_iia = (c[:, 0] / c[:, 1]).view(self.restarts, n_cf)
-            chosen = train_iia.argmax(0) if self.select == "train_iia" else torch.zeros(n_cf, dtype=torch.long)
+            chosen = train_iia.argmax(0) if self.select == "train_iia" else torch.zeros(n_cf, dtype=torch.long, device=dev)
             method = KINDS[kind]
             for r in range(self.restarts):
                 for j, (k, v) in enumerate(cf):
@@ -195,17 +197,17 @@ class AlignmentSearch(L.LightningModule):
                                         "m_cd": m_cd[i], "gates": GATES[t]})
         if "random" in self.baselines:
             g = torch.Generator().manual_seed(self.seed * 31 + layer)
-            Q = random_orthogonal(n_cf, d, g)
+            Q = random_orthogonal(n_cf, d, g).to(dev)
             for j, (k, v) in enumerate(cf):
                 entries.append({"layer": layer, "size": k, "variable": v, "restart": 0, "method": "random",
                                 "selected": True, "train_iia": None, "R": Q[j], "back": Q[j].T,
                                 "m_ab": m_ab[j], "m_cd": m_cd[j], "gates": GATES[v]})
         if "identity" in self.baselines:
             n = self.baseline_pairs
-            hb = hidden_states(self.net, train.x[:n].transpose(0, 1), [layer])[layer]
-            eye = torch.eye(d)
+            hb = hidden_states(self.net, train.x[:n].to(dev).transpose(0, 1), [layer])[layer]
+            eye = torch.eye(d, device=dev)
             for k in sorted({k for k, _ in cf}):
-                found = baselines.identity_baseline(self.net, layer, hb, train.ab[:n], train.cd[:n], k,
+                found = baselines.identity_baseline(self.net, layer, hb, train.ab[:n].to(dev), train.cd[:n].to(dev), k,
                                                     self.exhaustive_limit)
                 for v in self.variables:
                     if v in found:
@@ -220,15 +222,15 @@ class AlignmentSearch(L.LightningModule):
     def on_test_start(self) -> None:
         train = self.trainer.datamodule.train_split
         self._eval = {layer: self._entries(layer, train) for layer in self.layers}
-        self._counts = {layer: torch.zeros(len(e), 4) for layer, e in self._eval.items()}
+        self._counts = {layer: torch.zeros(len(e), 4, device=self.device) for layer, e in self._eval.items()}
 
     def test_step(self, batch, batch_idx):
         x, ab, cd = batch
         hs = hidden_states(self.net, x.transpose(0, 1), self.layers)
         for layer, entries in self._eval.items():
             st = {k: torch.stack([e[k] for e in entries]) for k in ("R", "back", "m_ab", "m_cd")}
-            g_ab = torch.tensor([float(e["gates"][0]) for e in entries])
-            g_cd = torch.tensor([float(e["gates"][1]) for e in entries])
+            g_ab = torch.tensor([float(e["gates"][0]) for e in entries], device=hs[layer].device)
+            g_cd = torch.tensor([float(e["gates"][1]) for e in entries], device=hs[layer].device)
             self._counts[layer] += self._score(layer, hs[layer], ab, cd, st["R"], st["back"], st["m_ab"],
                                                st["m_cd"], g_ab, g_cd)
 
@@ -237,7 +239,7 @@ class AlignmentSearch(L.LightningModule):
 
         rows = []
         for layer, entries in self._eval.items():
-            for e, c in zip(entries, self._counts[layer]):
+            for e, c in zip(entries, self._counts[layer].cpu()):
                 row = {k: v for k, v in e.items() if k not in ("R", "back", "m_ab", "m_cd", "gates")}
                 row.update(iia_all=float(c[0] / c[1]), iia_changed=float(c[2] / c[3]) if c[3] > 0 else float("nan"),
                            n_pairs=int(c[1]), n_changed=int(c[3]))

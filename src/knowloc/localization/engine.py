@@ -106,7 +106,7 @@ class Stack:
 
     def select(self, index: torch.Tensor | Sequence[int]) -> "Stack":
         """A new stack of copies of the models at ``index`` (e.g. forks of a phase-1 model)."""
-        idx = torch.as_tensor(index, dtype=torch.long)
+        idx = torch.as_tensor(index, dtype=torch.long, device=self.W1.device)
         return Stack(*(t.index_select(0, idx).clone() for t in (self.W1, self.b1, self.W2, self.b2)),
                      activations=[self.activations[i] for i in idx.tolist()])
 
@@ -115,7 +115,8 @@ class Stack:
         from knowloc.models.nets import MLP
 
         H, D = self.W1.shape[1:]
-        net = MLP([D, H, self.W2.shape[1]], activation=self.activations[m], init="default").to(self.W1.dtype)
+        with torch.device(self.W1.device):  # built where the stack is (its init is overwritten below)
+            net = MLP([D, H, self.W2.shape[1]], activation=self.activations[m], init="default").to(self.W1.dtype)
         with torch.no_grad():
             for name, p in net.named_parameters():
                 p.copy_(self.tensors()[name][m])
@@ -123,10 +124,11 @@ class Stack:
 
 
 def init_stack(seeds: Sequence[int], activations: Sequence[str], sizes: Sequence[int] = (784, 100, 2),
-               init: str = "he", init_bias: bool = True, dtype=torch.float32) -> Stack:
+               init: str = "he", init_bias: bool = True, dtype=torch.float32, device=None) -> Stack:
     """One model per (seed, activation): exactly the weights ``MLP(sizes, init=init, init_bias=...)``
     gets after ``torch.manual_seed(seed)`` (He: every weight and bias ~ N(0, 2/fan_in)), so a
-    stacked model equals the single-run model of the same seed. The global RNG is left untouched."""
+    stacked model equals the single-run model of the same seed, on every device (drawn on the CPU,
+    then moved to ``device``). The global RNG is left untouched."""
     from knowloc.models.nets import MLP
 
     if len(sizes) != 3:
@@ -142,7 +144,7 @@ def init_stack(seeds: Sequence[int], activations: Sequence[str], sizes: Sequence
         params = dict(net.named_parameters())
         for i, name in enumerate(PARAMS):
             parts[i].append(params[name].detach().to(dtype))
-    return Stack(*(torch.stack(p).contiguous() for p in parts), activations=list(activations))
+    return Stack(*(torch.stack(p).to(device).contiguous() for p in parts), activations=list(activations))
 
 
 @dataclass
@@ -200,17 +202,20 @@ def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
     W1, b1, W2, b2 = stack.W1, stack.b1, stack.W2, stack.b2
     M, K, D = x.shape
     H, C = W1.shape[1], W2.shape[1]
-    dtype = W1.dtype
-    x = x.to(dtype)
+    dtype, dev = W1.dtype, W1.device  # every tensor made here follows the stack's device and dtype
+    x = x.to(device=dev, dtype=dtype)
+    y, lr = y.to(dev), lr.to(dev)
     lr2 = lr.to(dtype)
+    if tally_group is not None:
+        tally_group = tally_group.to(dev)
     # pre-activations at the chunk's start weights, and the Gram matrix (+1 for the bias)
     P = torch.baddbmm(b1.unsqueeze(1), x, W1.transpose(1, 2))  # (M,K,H)
     L = torch.bmm(x, x.transpose(1, 2)).add_(1.0).tril_(-1)  # L[t,s] = x_s.x_t + 1 for s < t
     Y = F.one_hot(y.long().clamp_min(0), C).to(dtype)  # (M,K,C)
-    Delta = torch.zeros(M, K, H, dtype=dtype)  # lr_t * g1_t
-    Hs = torch.empty(M, K, H, dtype=dtype)
-    Z2 = torch.empty(M, K, C, dtype=dtype)
-    G2 = torch.empty(M, K, C, dtype=dtype)  # lr_t * g2_t
+    Delta = torch.zeros(M, K, H, dtype=dtype, device=dev)  # lr_t * g1_t
+    Hs = torch.empty(M, K, H, dtype=dtype, device=dev)
+    Z2 = torch.empty(M, K, C, dtype=dtype, device=dev)
+    G2 = torch.empty(M, K, C, dtype=dtype, device=dev)  # lr_t * g2_t
     W2n, b2n = W2.clone(), b2.clone()  # updated at every step
     segs = [(ACTIVATIONS[a], slice(s, e)) for a, s, e in stack.segments()]
     single = len(segs) == 1
@@ -252,7 +257,7 @@ def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
     loss = torch.where(active, loss, torch.zeros_like(loss))
     correct = (Z2.argmax(2) == y) & active
     bad = ~torch.isfinite(loss)
-    first = torch.where(bad.any(1), bad.float().argmax(1), torch.full((M,), -1.0)).long()
+    first = torch.where(bad.any(1), bad.to(dtype).argmax(1), torch.full((M,), -1.0, dtype=dtype, device=dev)).long()
     # W1 = W1_0 - Delta^T X is finite when Delta is (a cheap reduction instead of scanning W1)
     params_bad = ~torch.isfinite(Delta.sum((1, 2)) + b1.sum(1) + W2.sum((1, 2)) + b2.sum(1))
     first = torch.where((first < 0) & params_bad, torch.full_like(first, K - 1), first)
@@ -267,6 +272,123 @@ def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
             result.total = {k: v.squeeze(1) for k, v in
                             _group_sums((g >= 0).unsqueeze(2).to(dtype), absD, absX, absG2, absH).items()}
     return result
+
+
+#: Fraction of the device's free memory one launch of :func:`sgd_chunk` may use, and the cap on
+#: the CPU (where more models per launch stop paying once the working set leaves the caches).
+MEMORY_FRACTION = 0.5
+CPU_BUDGET_BYTES = 1 << 30
+
+
+@dataclass
+class LaunchPlan:
+    """How :func:`sgd_steps` splits a chunk: ``models`` per launch, ``steps`` per launch, the
+    memory ``budget`` (bytes) it was sized for, the ``device`` name and its free memory."""
+
+    models: int
+    steps: int
+    budget: int
+    device: str
+    free_bytes: int | None = None
+
+    def record(self) -> dict:
+        return {"device": self.device, "models_per_launch": self.models, "steps_per_launch": self.steps,
+                "launch_budget_bytes": self.budget, "device_free_bytes": self.free_bytes}
+
+
+def device_name(device: torch.device | str) -> str:
+    """``"cpu"`` or the accelerator's name (``"cuda:0 NVIDIA H200"``)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device} {torch.cuda.get_device_name(device)}"
+    return str(device)
+
+
+def launch_bytes(K: int, D: int, H: int, C: int, tally_groups: int = 0, itemsize: int = 4) -> int:
+    """Bytes of the work tensors of one model in one launch of K steps: inputs ``KD`` (and ``|X|``
+    when tallied), pre-activations, Delta, h ``3KH``, Gram ``K^2``, second layer ``5KC + CH``,
+    per-step temporaries ``~4H``; a tallied launch adds the group sums ``(G+1)(HD + CH + H + C)``
+    and their operands ``(G+1)K(H + C)``."""
+    n = 2 * K * D + 3 * K * H + K * K + 5 * K * C + C * H + 4 * H
+    if tally_groups:
+        G1 = tally_groups + 1
+        n += K * D + G1 * (H * D + C * H + H + C) + G1 * K * (H + C)
+    return int(n * itemsize)
+
+
+def launch_plan(M: int, K: int, D: int, H: int, C: int, tally_groups: int = 0, dtype=torch.float32,
+                device: torch.device | str = "cpu", budget: int | None = None) -> LaunchPlan:
+    """Models and steps per launch from the device's memory.
+
+    budget = ``MEMORY_FRACTION`` x the free memory on a CUDA device (``torch.cuda.mem_get_info``),
+    ``CPU_BUDGET_BYTES`` on the CPU. Steps per launch: K, halved (not below 8) while all M models
+    do not fit; then models per launch = min(M, budget // launch_bytes(steps)) (at least 1).
+    Splitting is exact: the steps of a chunk run in order, the models are independent."""
+    device = torch.device(device)
+    free = None
+    if budget is None:
+        if device.type == "cuda":
+            free = int(torch.cuda.mem_get_info(device)[0])
+            budget = int(MEMORY_FRACTION * free)
+        else:
+            budget = CPU_BUDGET_BYTES
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    steps = max(1, int(K))
+    while steps > 8 and M * launch_bytes(steps, D, H, C, tally_groups, itemsize) > budget:
+        steps = (steps + 1) // 2
+    models = max(1, min(int(M), budget // max(1, launch_bytes(steps, D, H, C, tally_groups, itemsize))))
+    return LaunchPlan(models, steps, int(budget), device_name(device), free)
+
+
+def sgd_steps(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
+              tally_group: torch.Tensor | None = None, n_groups: int = 0, total: bool = True,
+              plan: LaunchPlan | None = None) -> ChunkResult:
+    """:func:`sgd_chunk` over a chunk of any size, in launches of ``plan.models`` models x
+    ``plan.steps`` steps (default: :func:`launch_plan` for the stack's device). The same result as
+    one call: the launches of one model group run its steps in order; tallies add up."""
+    M, K, D = x.shape
+    H, C = stack.W1.shape[1], stack.W2.shape[1]
+    tallied = tally_group is not None and bool((tally_group >= 0).any())
+    if plan is None:
+        plan = launch_plan(M, K, D, H, C, n_groups if tallied else 0, stack.W1.dtype, stack.W1.device)
+    if plan.models >= M and plan.steps >= K:
+        return sgd_chunk(stack, x, y, lr, tally_group, n_groups, total)
+    parts = []
+    for m0 in range(0, M, plan.models):
+        ms = slice(m0, min(M, m0 + plan.models))
+        sub = Stack(stack.W1[ms], stack.b1[ms], stack.W2[ms], stack.b2[ms], stack.activations[ms])
+        steps = []
+        for k0 in range(0, K, plan.steps):
+            ks = slice(k0, min(K, k0 + plan.steps))
+            r = sgd_chunk(sub, x[ms, ks], y[ms, ks], lr[ms, ks],
+                          None if tally_group is None else tally_group[ms, ks], n_groups, total)
+            steps.append((k0, r))
+        parts.append(_join_steps(steps, K))
+    out = ChunkResult(torch.cat([p.loss for p in parts]), torch.cat([p.correct for p in parts]),
+                      torch.cat([p.bad_step for p in parts]))
+    for attr in ("tally", "total"):
+        if any(getattr(p, attr) is not None for p in parts):
+            ref = next(getattr(p, attr) for p in parts if getattr(p, attr) is not None)
+            setattr(out, attr, {k: torch.cat([getattr(p, attr)[k] if getattr(p, attr) is not None
+                                              else torch.zeros_like(ref[k][:1]).expand(len(p.loss), *ref[k].shape[1:])
+                                              for p in parts]) for k in ref})
+    return out
+
+
+def _join_steps(steps: list[tuple[int, ChunkResult]], K: int) -> ChunkResult:
+    """One ChunkResult from consecutive launches over the steps of the same models."""
+    loss = torch.cat([r.loss for _, r in steps], 1)
+    correct = torch.cat([r.correct for _, r in steps], 1)
+    big = torch.full_like(steps[0][1].bad_step, K)
+    first = big
+    for k0, r in steps:
+        first = torch.minimum(first, torch.where(r.bad_step >= 0, r.bad_step + k0, big))
+    out = ChunkResult(loss, correct, torch.where(first < K, first, torch.full_like(first, -1)))
+    for attr in ("tally", "total"):
+        done = [getattr(r, attr) for _, r in steps if getattr(r, attr) is not None]
+        if done:
+            setattr(out, attr, {k: sum(d[k] for d in done) for k in done[0]})
+    return out
 
 
 def chunk_flops(M: int, K: int, D: int, H: int, C: int, tally_groups: int = 0) -> float:
@@ -287,7 +409,7 @@ def reference_sgd(net: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float,
     The oracle of the engine's tests, and the inner loop of the baseline benchmark."""
     opt = torch.optim.SGD(net.parameters(), lr=lr)
     named = dict(net.named_parameters())
-    tally = {k: torch.zeros(n_groups, *p.shape, dtype=p.dtype) for k, p in named.items()} if tally_group is not None else None
+    tally = {k: p.new_zeros(n_groups, *p.shape) for k, p in named.items()} if tally_group is not None else None
     losses = []
     for t in range(len(y)):
         before = {k: p.detach().clone() for k, p in named.items()} if tally is not None else None
@@ -299,13 +421,14 @@ def reference_sgd(net: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float,
         if tally is not None and tally_group[t] >= 0:
             for k, p in named.items():
                 tally[k][tally_group[t]] += (p.detach() - before[k]).abs()
-    return torch.tensor(losses), tally
+    p0 = next(net.parameters())
+    return torch.tensor(losses, dtype=p0.dtype, device=p0.device), tally
 
 
 @torch.no_grad()
 def predict(stack: Stack, x: torch.Tensor) -> torch.Tensor:
     """Logits (M, N, C) of every model of the stack on the same inputs x (N, D)."""
-    x = x.to(stack.W1.dtype)
+    x = x.to(stack.W1)
     z1 = torch.matmul(stack.W1, x.T).add_(stack.b1.unsqueeze(2)).transpose(1, 2)  # (M,N,H)
     h = torch.empty_like(z1)
     for a, s, e in stack.segments():

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from knowloc.errors import ConfigValueError, DivergenceError
-from knowloc.localization.engine import Stack, check_activation, init_stack, predict, sgd_chunk
+from knowloc.localization.engine import Stack, check_activation, init_stack, launch_plan, predict, sgd_steps
 
 
 class StackBuffers(nn.Module):
@@ -75,6 +75,7 @@ class LocalizationModule(L.LightningModule):
         self.fork_specs = []  # data.Fork, set in setup
         self.failures: dict[str, str] = {}  # "activation/seed" -> message
         self.engine_seconds, self.model_steps = 0.0, 0  # time in the engine, per-sample steps done
+        self.launch = {}  # (phase, models, steps, groups) -> engine.LaunchPlan (per launch, device)
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -110,12 +111,13 @@ class LocalizationModule(L.LightningModule):
         R = len(self.models)
         if phase == "forks" and not bool(self.forked):
             self._fork()
+        dev = self.failed.device
         if phase == "phase1":
-            stack, stream = self.phase1.stack(), torch.zeros(R, dtype=torch.long)
-            owner = torch.arange(R)
+            stack, stream = self.phase1.stack(), torch.zeros(R, dtype=torch.long, device=dev)
+            owner = torch.arange(R, device=dev)
         else:
-            stack, stream = self.forks.stack(), torch.arange(F).repeat(R)
-            owner = torch.arange(R).repeat_interleave(F)
+            stack, stream = self.forks.stack(), torch.arange(F, device=dev).repeat(R)
+            owner = torch.arange(R, device=dev).repeat_interleave(F)
         S = batch["x"].shape[0]
         if S == 1:
             x = batch["x"].expand(len(stream), -1, -1)
@@ -125,9 +127,16 @@ class LocalizationModule(L.LightningModule):
         rate = self.lr if phase == "phase1" else self.fork_lr
         lr = valid.to(stack.W1.dtype) * rate * (~self.failed[owner]).unsqueeze(1).to(stack.W1.dtype)
         group = batch.get("tally_group")
+        G = int(batch.get("tally_groups", 0)) if group is not None else 0
+        key = (phase, len(stream), x.shape[1], G)
+        if key not in self.launch:  # sized once per phase from the device's free memory
+            self.launch[key] = launch_plan(len(stream), x.shape[1], x.shape[2], self.hidden, stack.W2.shape[1], G,
+                                           stack.W1.dtype, stack.W1.device)
+        plan = self.launch[key]
         t0 = time.perf_counter()
-        res = sgd_chunk(stack, x.contiguous(), y, lr,
-                        None if group is None else group[stream], int(batch.get("tally_groups", 0)))
+        res = sgd_steps(stack, x.contiguous(), y, lr, None if group is None else group[stream], G, plan=plan)
+        if stack.W1.is_cuda:  # kernels are asynchronous: time them to their end
+            torch.cuda.synchronize(stack.W1.device)
         self.engine_seconds += time.perf_counter() - t0
         self.model_steps += int((lr > 0).sum())
         self._check(res.bad_step, phase, batch["step"][stream], res.loss, owner)
@@ -150,14 +159,14 @@ class LocalizationModule(L.LightningModule):
         """Copy every phase-1 model once per fork; note its held-out accuracy (phase-1 net)."""
         F = len(self.fork_specs)
         p1 = self.phase1.stack()
-        idx = torch.arange(len(self.models)).repeat_interleave(F)
+        idx = torch.arange(len(self.models), device=p1.W1.device).repeat_interleave(F)
         for k in ("W1", "b1", "W2", "b2"):
             getattr(self.forks, k).copy_(getattr(p1, k).index_select(0, idx))
         self.forked.fill_(True)
         x, y, _ = self.trainer.datamodule.test
-        acc = (predict(p1, x).argmax(2) == y).float().mean(1)
+        acc = (predict(p1, x).argmax(2) == y.to(p1.W1.device)).float().mean(1)
         self.phase1_test_acc.copy_(acc)
-        self.log("phase1/test_acc", acc[~self.failed].mean() if (~self.failed).any() else torch.tensor(float("nan")))
+        self.log("phase1/test_acc", acc[~self.failed].mean() if (~self.failed).any() else acc.new_tensor(float("nan")))
 
     def _check(self, bad_step, phase, step, loss, owner) -> None:
         bad = torch.nonzero(bad_step >= 0).flatten().tolist()
