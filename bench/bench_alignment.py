@@ -45,11 +45,12 @@ def _iia_changed(pred, ab, cd):
     return float((pred == y)[changed].float().mean())
 
 
-def ours(net, dm, variables=("ab",), sizes=(SIZE,)) -> dict:
+def ours(net, dm, variables=("ab",), sizes=(SIZE,), orthogonal_map="cayley", seed=0) -> dict:
     from knowloc.alignment import AlignmentSearch
     from knowloc.alignment.interchange import GATES
 
-    m = AlignmentSearch(net, layers=[LAYER], sizes=list(sizes), variables=list(variables), lr=LR, baselines=[])
+    m = AlignmentSearch(net, layers=[LAYER], sizes=list(sizes), variables=list(variables), lr=LR, baselines=[],
+                        restarts=1, init="random", orthogonal_map=orthogonal_map, seed=seed)
     m.log = lambda *a, **k: None  # outside a Trainer: no logging
     opt = m.configure_optimizers()
     tr, te = dm.train_split, dm.test_split
