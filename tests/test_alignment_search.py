@@ -138,6 +138,14 @@ def test_restarts_are_recorded_and_selected_by_training_iia(tmp_path):
     for _, g in das.groupby(["layer", "size", "variable"]):
         assert g["selected"].sum() == 1
         assert math.isclose(g.loc[g["selected"], "train_iia"].iloc[0], g["train_iia"].max())
+    # restarts 0 and 1 start from the data; the random-start search is restart 2 alone, reported beside
+    table = pd.read_csv(tmp_path / "alignment" / "iia.csv")
+    rnd = table[table["method"] == "das_random_start"]
+    assert set(rnd["restart"]) == {2} and len(rnd) == len(table[table["method"] == "das"])
+    for _, r in rnd.iterrows():
+        same = rs[(rs["method"] == "das") & (rs["restart"] == 2) & (rs["size"] == r["size"])
+                  & (rs["variable"] == r["variable"])]
+        assert math.isclose(same["iia_changed"].iloc[0], r["iia_changed"])
 
 
 @pytest.fixture(autouse=True)
@@ -208,3 +216,17 @@ def test_search_at_the_input_finds_the_difference_subspace(tmp_path):
     table = _search(tmp_path, None, layers=[0], sizes=[4], baselines=[], epochs=3, net={"K": 1.0})
     assert table.loc[(0, 4, "ab", "das"), "iia_changed"] >= 0.95
     assert table.loc[(0, 4, "cd", "das"), "iia_changed"] >= 0.95
+
+
+def test_gated_intervention_equals_the_masked_one():
+    h = torch.randn(3, 300, 16)
+    R = random_orthogonal(5, 16, torch.Generator().manual_seed(1))
+    m_ab, m_cd = (torch.rand(5, 16) > 0.5).float(), (torch.rand(5, 16) > 0.5).float()
+    g_ab, g_cd = (torch.rand(5, 300) > 0.3).float(), (torch.rand(5, 300) > 0.6).float()
+    from knowloc.alignment.interchange import intervene_gated
+
+    for back in (R.transpose(-1, -2), torch.linalg.inv(R + 0.1 * torch.randn(5, 16, 16))):
+        Rk = R if back is R.transpose(-1, -2) else torch.linalg.inv(back)
+        want = intervene(h, Rk, back, m_ab[:, None] * g_ab[..., None], m_cd[:, None] * g_cd[..., None])
+        got = intervene_gated(h, Rk, back, m_ab, m_cd, g_ab, g_cd)
+        assert torch.allclose(got, want, atol=1e-4)

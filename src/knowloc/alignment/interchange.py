@@ -86,6 +86,28 @@ def intervene(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: torch.
     return hb + torch.einsum("mne,mde->mnd", z, back)
 
 
+def projector(R: torch.Tensor, back: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """P = R^T diag(m) R^{-T} (M, d, d) for row vectors: ``delta @ P`` moves ``delta`` into the masked
+    subspace, i.e. the ``R^{-1}(m * R delta)`` of the module docstring as one matrix (m: (M, d))."""
+    return (R.transpose(-1, -2) * m[:, None, :]) @ back.transpose(-1, -2)
+
+
+def intervene_gated(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: torch.Tensor, m_cd: torch.Tensor,
+                    g_ab: torch.Tensor, g_cd: torch.Tensor, use_cd: bool = True) -> torch.Tensor:
+    """``h'`` of the module docstring with the per-pair gates kept apart from the masks:
+
+        h' = h_b + g_ab * ((h_s1 - h_b) P_ab) + g_cd * ((h_s2 - h_b) P_cd)
+
+    h: (3, n, d); R, back: (M, d, d); m_ab, m_cd: (M, d) masks; g_ab, g_cd: (M, n) gates. Equal to
+    :func:`intervene` with masks ``m * g``, in fewer and cheaper operations (the projectors are
+    d x d, built once per step). ``use_cd=False`` skips the c=d term (no rotation gates it on)."""
+    hb = h[0]
+    out = hb + g_ab[..., None] * ((h[1] - hb) @ projector(R, back, m_ab))
+    if use_cd:
+        out = out + g_cd[..., None] * ((h[2] - hb) @ projector(R, back, m_cd))
+    return out
+
+
 def counterfactual(ab: torch.Tensor, cd: torch.Tensor, g_ab: torch.Tensor, g_cd: torch.Tensor) -> torch.Tensor:
     """``y*`` for triples (ab, cd: (n, 3) bool of base, source_ab, source_cd) and gates
     broadcastable to (M, n); returns (M, n) int64 labels."""

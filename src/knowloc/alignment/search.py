@@ -30,7 +30,8 @@ from torch import nn
 from knowloc.alignment import baselines
 from knowloc.alignment.starts import INITS, data_starts
 from knowloc.alignment.interchange import (GATES, VARIABLES, Rotations, base_label, counterfactual,
-                                           forward_from, hidden_states, intervene, random_orthogonal,
+                                           forward_from, hidden_states, intervene, intervene_gated,
+                                           random_orthogonal,
                                            subspace_masks)
 from knowloc.errors import ConfigValueError
 
@@ -42,7 +43,12 @@ SELECTS = ("train_iia", "first")
 #: PyTorch's maps from free parameters to an orthogonal matrix (torch.nn.utils.parametrizations.orthogonal)
 ORTHOGONAL_MAPS = ("cayley", "matrix_exp", "householder")
 #: result-name prefix of each method: alignment/<prefix>iia/layerL/sizeK/V
+#: first restart that starts at random when init=data (0 and 1 start from the data)
+RANDOM_FROM = 2
 PREFIX = {"das": "", "das_joint": "joint_", "das_linear": "linear_", "das_linear_joint": "linear_joint_",
+          "das_random_start": "random_start_", "das_joint_random_start": "joint_random_start_",
+          "das_linear_random_start": "linear_random_start_",
+          "das_linear_joint_random_start": "linear_joint_random_start_",
           "identity": "identity_", "random": "random_"}
 
 
@@ -87,12 +93,13 @@ class AlignmentSearch(L.LightningModule):
                 self.rot[f"{kind}_{layer}"] = Rotations(self.restarts * len(cf), self.width[layer], kind, g,
                                                         self.orthogonal_map)
         self.info = dict(getattr(network, "alignment_info", {}))
-        self._gate_table = {}
+        self._gate_table, self._uses_cd = {}, {}
         for layer in self.layers:
             cf = self.configs[layer] * self.restarts
             self._gate_table[layer] = (torch.tensor([float(v == "ab") for _, v in cf]),
                                        torch.tensor([float(v == "cd") for _, v in cf]),
                                        torch.tensor([v == "both" for _, v in cf]))
+            self._uses_cd[layer] = any(v != "ab" for _, v in cf)
 
     def _check(self) -> None:
         net = self.net
@@ -169,11 +176,12 @@ class AlignmentSearch(L.LightningModule):
         for layer in self.layers:
             g_ab, g_cd = self._gates(layer, len(ab))
             y = counterfactual(ab, cd, g_ab, g_cd)
-            m_ab = getattr(self, f"m_ab_{layer}")[:, None, :] * g_ab[..., None]
-            m_cd = getattr(self, f"m_cd_{layer}")[:, None, :] * g_cd[..., None]
+            m_ab, m_cd = getattr(self, f"m_ab_{layer}"), getattr(self, f"m_cd_{layer}")
+            use_cd = self._uses_cd[layer]
             for kind in self.kinds:
                 R, back = self.rot[f"{kind}_{layer}"]()
-                logits = forward_from(self.net, layer, intervene(hs[layer], R, back, m_ab, m_cd))
+                logits = forward_from(self.net, layer, intervene_gated(hs[layer], R, back, m_ab, m_cd, g_ab, g_cd,
+                                                                       use_cd))
                 total = total + F.cross_entropy(logits.flatten(0, 1), y.flatten()) * y.shape[0]
                 hits = hits + (logits.detach().argmax(-1) == y).sum()
                 count += y.numel()
@@ -220,17 +228,30 @@ class AlignmentSearch(L.LightningModule):
             c = self._score(layer, hs, ab, cd, R, back, m_ab, m_cd, g_ab, g_cd)
             train_iia = (c[:, 0] / c[:, 1]).view(self.restarts, n_cf)
             chosen = train_iia.argmax(0) if self.select == "train_iia" else torch.zeros(n_cf, dtype=torch.long)
+            # with data starts (restarts 0, 1), the random restarts (2, ...) alone are the random-start
+            # search, reported beside it as "<method>_random_start" (selected the same way among them)
+            first_random = RANDOM_FROM if self.init == "data" else 0
+            chosen_random = None
+            if self.init == "data" and self.restarts > RANDOM_FROM:
+                tail = train_iia[RANDOM_FROM:]
+                chosen_random = (tail.argmax(0) if self.select == "train_iia"
+                                 else torch.zeros(n_cf, dtype=torch.long)) + first_random
             method = KINDS[kind]
             for r in range(self.restarts):
                 for j, (k, v) in enumerate(cf):
                     i = r * n_cf + j
                     targets = [v] if v != "both" else ["both", "ab", "cd"]
-                    for t in targets:
-                        entries.append({"layer": layer, "size": k, "variable": t, "restart": r,
-                                        "method": method + ("_joint" if v == "both" and t != "both" else ""),
-                                        "selected": bool(chosen[j] == r), "train_iia": float(train_iia[r, j])
-                                        if t == v else None, "R": R[i], "back": back[i], "m_ab": m_ab[i],
-                                        "m_cd": m_cd[i], "gates": GATES[t]})
+                    variants = [(method, bool(chosen[j] == r))]
+                    if chosen_random is not None and bool(chosen_random[j] == r):
+                        variants.append((method + "_random_start", True))
+                    for name, selected in variants:
+                        for t in targets:
+                            joint = "_joint" if v == "both" and t != "both" else ""
+                            entries.append({"layer": layer, "size": k, "variable": t, "restart": r,
+                                            "method": name.replace(method, method + joint, 1),
+                                            "selected": selected, "train_iia": float(train_iia[r, j])
+                                            if t == v else None, "R": R[i], "back": back[i], "m_ab": m_ab[i],
+                                            "m_cd": m_cd[i], "gates": GATES[t]})
         if "random" in self.baselines:
             g = torch.Generator().manual_seed(self.seed * 31 + layer)
             Q = random_orthogonal(n_cf, d, g)
