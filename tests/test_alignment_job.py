@@ -34,8 +34,38 @@ def test_alignment_job_writes_table_plot_and_results(run_job):
     assert set(restarts["restart"]) == {0, 1}
     assert m["alignment/restarts"] == 2 and m["alignment/select"] == "train_iia"
     assert 0.5 < m["alignment/network/test_acc"] <= 1.0
-    for f in ("alignment/iia_vs_size.png", "alignment/network.pt", "summary.json"):
-        assert f in rec["artefacts"] or f == "summary.json", f
+    for f in ("alignment/iia_vs_size.png", "alignment/network.pt"):
+        assert f in rec["artefacts"], f
+    assert (tmp_path_of(rec) / "summary.json").is_file()
+    # one checkpoint per run (no second, identical epochNNN.ckpt beside last.ckpt)
+    assert sorted(p.name for p in (tmp_path_of(rec) / "checkpoints").iterdir()) == ["last.ckpt"]
+
+
+def tmp_path_of(rec):
+    from pathlib import Path
+
+    return Path(rec["config"]["paths"]["output_dir"])
+
+
+def test_alignment_reuses_its_network_from_a_run_a_file_or_a_state_dict(run_job, tmp_path):
+    """alignment.checkpoint takes an alignment run folder, its alignment/network.pt, or a plain state
+    dict of the MLP; the same net, seed and search give the same IIA as the run that trained it."""
+    import shutil
+
+    first = run_job(["experiment=alignment", "logger=none", *SMALL_NET, *SMALL_SEARCH, "alignment.baselines=[]"],
+                    name="first")
+    assert first["status"] == "finished", first["error"]
+    net_pt = tmp_path / "first" / "alignment" / "network.pt"
+    plain = tmp_path / "weights.pt"
+    shutil.copy(net_pt, plain)
+    keys = [k for k in first["metrics"] if k.startswith("alignment/iia_changed/")]
+    assert keys
+    for i, ck in enumerate((tmp_path / "first", net_pt, plain)):
+        rec = run_job(["experiment=alignment", "logger=none", f"alignment.checkpoint={ck}", *SMALL_SEARCH,
+                       "alignment.baselines=[]"], name=f"again{i}")
+        assert rec["status"] == "finished", rec["error"]
+        assert {k: rec["metrics"][k] for k in keys} == {k: first["metrics"][k] for k in keys}, ck
+        assert "alignment/network.pt" not in rec["artefacts"]
 
 
 def test_alignment_loads_an_equality_run(run_job, tmp_path):
@@ -66,12 +96,17 @@ def test_missing_checkpoint_and_bad_layer_are_user_errors(knowloc_cli, tmp_path)
     for arg in ("/nonexistent/run", str(tmp_path / "not_a_run")):
         r = knowloc_cli("experiment=alignment", f"alignment.checkpoint={arg}", "logger=none", timeout=120)
         assert r.returncode == 2
-        assert r.stderr.startswith(f"knowloc: error: alignment.checkpoint='{arg}'") and "Traceback" not in r.stderr
+        assert f"knowloc: error: alignment.checkpoint='{arg}'" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "damaged.pt").write_bytes(b"not a checkpoint")
+    r = knowloc_cli("experiment=alignment", f"alignment.checkpoint={tmp_path / 'damaged.pt'}", "logger=none",
+                    timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "is not a readable checkpoint" in r.stderr and "Traceback" not in r.stderr
     # a layer the network does not have is only known once the network exists
     r = knowloc_cli("experiment=alignment", "alignment.layers=[3]", "logger=none", "equality.epochs.relu=1",
                     "model.network.data.n_train=500", timeout=300)
     assert r.returncode == 2, r.stderr
-    assert "knowloc: error: alignment.layers=[3] is not allowed; expected hidden layers among [1, 2]" in r.stderr
+    assert "knowloc: error: alignment.layers=[3] is not allowed; expected layers among [0, 1, 2]" in r.stderr
     assert "Traceback" not in r.stderr
 
 

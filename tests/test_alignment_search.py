@@ -81,7 +81,7 @@ def test_handmade_network_computes_hierarchical_equality():
 
 
 def _search(tmp_path, Q, **kw):
-    net = handmade_network(Q)
+    net = handmade_network(Q, **kw.pop("net", {}))
     dm = InterchangeDataModule(vocab_size=200, n_train=4000, n_test=2000, batch_size=256, seed=0)
     epochs = kw.pop("epochs", 12)
     module = AlignmentSearch(net, layers=kw.pop("layers", [3]), sizes=kw.pop("sizes", [1, 2]), variables=["ab", "cd", "both"],
@@ -138,6 +138,14 @@ def test_restarts_are_recorded_and_selected_by_training_iia(tmp_path):
     for _, g in das.groupby(["layer", "size", "variable"]):
         assert g["selected"].sum() == 1
         assert math.isclose(g.loc[g["selected"], "train_iia"].iloc[0], g["train_iia"].max())
+    # restarts 0 and 1 start from the data; the random-start search is restart 2 alone, reported beside
+    table = pd.read_csv(tmp_path / "alignment" / "iia.csv")
+    rnd = table[table["method"] == "das_random_start"]
+    assert set(rnd["restart"]) == {2} and len(rnd) == len(table[table["method"] == "das"])
+    for _, r in rnd.iterrows():
+        same = rs[(rs["method"] == "das") & (rs["restart"] == 2) & (rs["size"] == r["size"])
+                  & (rs["variable"] == r["variable"])]
+        assert math.isclose(same["iia_changed"].iloc[0], r["iia_changed"])
 
 
 @pytest.fixture(autouse=True)
@@ -147,3 +155,78 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _difference_basis(first: int, second: int) -> torch.Tensor:
+    """Rows (e_first+i - e_second+i) / sqrt(2), i < 4: the hand-built subspace of x_first - x_second."""
+    B = torch.zeros(4, 16, dtype=torch.float64)
+    for i in range(4):
+        B[i, first + i], B[i, second + i] = 2 ** -0.5, -(2 ** -0.5)
+    return B
+
+
+def _cosines(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Cosines of the principal angles between the row spaces of A and B."""
+    qa, _ = torch.linalg.qr(A.double().T)
+    qb, _ = torch.linalg.qr(B.double().T)
+    return torch.linalg.svdvals(qa.T @ qb)
+
+
+def test_layer_zero_is_the_input():
+    net = handmade_network()
+    x = _triples(64).x.transpose(0, 1)
+    assert hidden_states(net, x, [0, 2])[0] is x
+    assert torch.equal(forward_from(net, 0, x[0]), net(x[0]))
+
+
+def test_data_start_spans_the_difference_subspace_at_the_input():
+    """At the input, a != b spreads x along the four (a - b) directions and a = b does not, so the
+    data start of restart 0 is the hand-built a=b subspace (and c - d for c=d); restart 1 (the
+    opposite sign) and further restarts are other starts."""
+    from knowloc.alignment.starts import data_starts
+
+    t = _triples(6000)
+    configs = [(4, "ab"), (4, "cd"), (4, "both")]
+    base = random_orthogonal(3 * len(configs), 16, torch.Generator().manual_seed(0))
+    out = data_starts(t.x.transpose(0, 1), t.ab, t.cd, configs, base)
+    eye = out @ out.transpose(-1, -2)
+    assert torch.allclose(eye, torch.eye(16).expand_as(eye), atol=1e-5)  # every start is orthogonal
+    ab, cd = _difference_basis(0, 4), _difference_basis(8, 12)
+    assert _cosines(out[0, :4], ab).min() > 0.98
+    assert _cosines(out[1, :4], cd).min() > 0.98
+    assert _cosines(out[2, :4], ab).min() > 0.98 and _cosines(out[2, 4:8], cd).min() > 0.98
+    assert _cosines(out[3, :4], ab).max() < 0.5  # restart 1: the directions that shrink when a != b
+    assert torch.equal(out[6:], base[6:])  # restart 2: random, as drawn
+
+
+def test_search_at_the_input_finds_the_difference_subspace(tmp_path):
+    """The hand-built net reads a=b from |a_i - b_i|: interchanging the 4-dimensional (a - b)
+    subspace at the input is a perfect intervention, and the data-started search finds it (with a
+    soft equality detector, K = 1: at K = 10 a start a few degrees off reads every pair as unequal
+    and gives no gradient)."""
+    net = handmade_network(K=1.0)
+    t = _triples(2000, seed=3)
+    h = t.x.transpose(0, 1)
+    R = torch.linalg.qr(torch.cat([_difference_basis(0, 4).float(), torch.eye(16)]).T)[0].T.contiguous()
+    m = torch.zeros(1, 1, 16)
+    m[..., :4] = 1
+    pred = forward_from(net, 0, intervene(h, R[None], R.T[None], m, torch.zeros(1, 1, 16))).argmax(-1)
+    y = counterfactual(t.ab, t.cd, torch.ones(1, 1), torch.zeros(1, 1))
+    assert float((pred == y).float().mean()) == 1.0
+    table = _search(tmp_path, None, layers=[0], sizes=[4], baselines=[], epochs=3, net={"K": 1.0})
+    assert table.loc[(0, 4, "ab", "das"), "iia_changed"] >= 0.95
+    assert table.loc[(0, 4, "cd", "das"), "iia_changed"] >= 0.95
+
+
+def test_gated_intervention_equals_the_masked_one():
+    h = torch.randn(3, 300, 16)
+    R = random_orthogonal(5, 16, torch.Generator().manual_seed(1))
+    m_ab, m_cd = (torch.rand(5, 16) > 0.5).float(), (torch.rand(5, 16) > 0.5).float()
+    g_ab, g_cd = (torch.rand(5, 300) > 0.3).float(), (torch.rand(5, 300) > 0.6).float()
+    from knowloc.alignment.interchange import intervene_gated
+
+    for back in (R.transpose(-1, -2), torch.linalg.inv(R + 0.1 * torch.randn(5, 16, 16))):
+        Rk = R if back is R.transpose(-1, -2) else torch.linalg.inv(back)
+        want = intervene(h, Rk, back, m_ab[:, None] * g_ab[..., None], m_cd[:, None] * g_cd[..., None])
+        got = intervene_gated(h, Rk, back, m_ab, m_cd, g_ab, g_cd)
+        assert torch.allclose(got, want, atol=1e-4)

@@ -1,6 +1,7 @@
 """Interchange interventions on a frozen MLP, batched over pairs and over rotations.
 
-Layer ``L`` of an :class:`~knowloc.models.MLP` is the output of ``act{L}``. With a basis change
+Layer ``L`` of an :class:`~knowloc.models.MLP` is the output of ``act{L}``; layer 0 is the input
+itself (the concatenated item embeddings ``[a, b, c, d]``, flattened). With a basis change
 ``R`` (rows = new basis vectors; orthogonal, or any invertible map) and 0/1 masks ``m_ab``,
 ``m_cd`` that mark the subspace of each variable in the new coordinates, the intervened hidden
 vector is
@@ -33,8 +34,11 @@ GATES = {"ab": (1, 0), "cd": (0, 1), "both": (1, 1)}
 
 
 def activation_index(net: nn.Sequential, layer: int) -> int:
-    """Position of ``act{layer}`` in the net's children."""
-    names = [n for n, _ in net.named_children()]
+    """Position of ``act{layer}`` in the net's children; for layer 0 (the input) the position of
+    the leading ``Flatten`` (-1 when there is none), so that layer 0's output is the input."""
+    names = list(net._modules)
+    if layer == 0:
+        return names.index("flatten") if names and names[0] == "flatten" else -1
     name = f"act{layer}"
     if name not in names:
         hidden = [n for n in names if n.startswith("act")]
@@ -43,24 +47,27 @@ def activation_index(net: nn.Sequential, layer: int) -> int:
 
 
 def hidden_states(net: nn.Sequential, x: torch.Tensor, layers) -> dict[int, torch.Tensor]:
-    """Outputs of ``act{L}`` for each L in ``layers`` in one forward pass (any leading dims)."""
+    """Outputs of ``act{L}`` for each L in ``layers`` in one forward pass (any leading dims);
+    layer 0 is ``x`` itself."""
     want = {activation_index(net, layer): layer for layer in layers}
     out, h = {}, x
+    if -1 in want:
+        out[want[-1]] = x
     for i, m in enumerate(net.children()):
-        if isinstance(m, nn.Flatten):
-            continue
-        h = m(h)
+        if len(out) == len(want):
+            break
+        if not isinstance(m, nn.Flatten):
+            h = m(h)
         if i in want:
             out[want[i]] = h
-            if len(out) == len(want):
-                break
     return out
 
 
 def forward_from(net: nn.Sequential, layer: int, h: torch.Tensor) -> torch.Tensor:
-    """The rest of the network after ``act{layer}`` applied to ``h`` (any leading dims)."""
+    """The rest of the network after ``act{layer}`` (after the input for layer 0) applied to
+    ``h`` (any leading dims)."""
     start = activation_index(net, layer) + 1
-    for m in list(net.children())[start:]:
+    for m in list(net._modules.values())[start:]:
         h = m(h)
     return h
 
@@ -77,6 +84,28 @@ def intervene(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: torch.
     if bool(m_cd.any()):  # skipped when no rotation intervenes on c=d
         z = z + m_cd * torch.einsum("nd,med->mne", h[2] - hb, R)
     return hb + torch.einsum("mne,mde->mnd", z, back)
+
+
+def projector(R: torch.Tensor, back: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """P = R^T diag(m) R^{-T} (M, d, d) for row vectors: ``delta @ P`` moves ``delta`` into the masked
+    subspace, i.e. the ``R^{-1}(m * R delta)`` of the module docstring as one matrix (m: (M, d))."""
+    return (R.transpose(-1, -2) * m[:, None, :]) @ back.transpose(-1, -2)
+
+
+def intervene_gated(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: torch.Tensor, m_cd: torch.Tensor,
+                    g_ab: torch.Tensor, g_cd: torch.Tensor, use_cd: bool = True) -> torch.Tensor:
+    """``h'`` of the module docstring with the per-pair gates kept apart from the masks:
+
+        h' = h_b + g_ab * ((h_s1 - h_b) P_ab) + g_cd * ((h_s2 - h_b) P_cd)
+
+    h: (3, n, d); R, back: (M, d, d); m_ab, m_cd: (M, d) masks; g_ab, g_cd: (M, n) gates. Equal to
+    :func:`intervene` with masks ``m * g``, in fewer and cheaper operations (the projectors are
+    d x d, built once per step). ``use_cd=False`` skips the c=d term (no rotation gates it on)."""
+    hb = h[0]
+    out = hb + g_ab[..., None] * ((h[1] - hb) @ projector(R, back, m_ab))
+    if use_cd:
+        out = out + g_cd[..., None] * ((h[2] - hb) @ projector(R, back, m_cd))
+    return out
 
 
 def counterfactual(ab: torch.Tensor, cd: torch.Tensor, g_ab: torch.Tensor, g_cd: torch.Tensor) -> torch.Tensor:
@@ -123,20 +152,25 @@ class Rotations(nn.Module):
     """M learned basis changes of R^d, trained together.
 
     ``kind="orthogonal"``: ``torch.nn.utils.parametrizations.orthogonal`` on a batched (M, d, d)
-    weight, so R stays orthogonal and R^{-1} = R^T. ``kind="linear"``: a free invertible map,
-    R^{-1} by ``torch.linalg.inv`` (the non-orthogonal variant, for comparison). Both start from
-    Haar-random orthogonal matrices drawn from ``generator``.
+    weight, so R stays orthogonal and R^{-1} = R^T; ``orthogonal_map`` is PyTorch's map from the
+    free parameters to R: ``cayley`` (R = (I + A/2)^{-1} (I - A/2) with A skew, one linear solve;
+    the default, cheapest), ``matrix_exp`` (R = exp(A)) or ``householder``. ``kind="linear"``: a free
+    invertible map, R^{-1} by ``torch.linalg.inv`` (the non-orthogonal variant, for comparison).
+    Both start from ``start`` (M, d, d) when given, else from Haar-random orthogonal matrices drawn
+    from ``generator``.
     """
 
-    def __init__(self, n: int, dim: int, kind: str = "orthogonal", generator: torch.Generator | None = None):
+    def __init__(self, n: int, dim: int, kind: str = "orthogonal", generator: torch.Generator | None = None,
+                 orthogonal_map: str = "cayley", start: torch.Tensor | None = None):
         super().__init__()
         if kind not in ("orthogonal", "linear"):
             raise ValueError(f"rotation kind {kind!r}: expected orthogonal or linear")
         self.kind = kind
-        g = generator or torch.Generator().manual_seed(0)
-        self.basis = _Weight(random_orthogonal(n, dim, g))
+        if start is None:
+            start = random_orthogonal(n, dim, generator or torch.Generator().manual_seed(0))
+        self.basis = _Weight(start.clone())
         if kind == "orthogonal":
-            nn.utils.parametrizations.orthogonal(self.basis)
+            nn.utils.parametrizations.orthogonal(self.basis, orthogonal_map=orthogonal_map)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(R, R^{-1})."""

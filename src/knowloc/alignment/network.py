@@ -21,36 +21,64 @@ from knowloc.errors import UserError
 log = logging.getLogger("knowloc")
 
 
-def _checkpoint_file(path: str | Path) -> tuple[Path, Path]:
+def _checkpoint_file(path: str | Path) -> tuple[Path | None, Path]:
+    """(run folder or None, weights file) for what ``alignment.checkpoint`` may name: a run folder of
+    experiment=equality (its checkpoints/last.ckpt) or of experiment=alignment (its
+    alignment/network.pt), a .ckpt file, or a plain state dict of the MLP (.pt)."""
     p = Path(str(path)).expanduser()
     if p.is_dir():
-        run, ckpt = p, p / "checkpoints" / "last.ckpt"
+        run = p
+        ckpt = next((f for f in (p / "checkpoints" / "last.ckpt", p / "alignment" / "network.pt") if f.is_file()),
+                    p / "checkpoints" / "last.ckpt")
     else:
         ckpt = p
-        run = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+        run = p.parent.parent if p.parent.name in ("checkpoints", "alignment") else p.parent
     if not ckpt.is_file():
-        raise UserError(f"alignment.checkpoint={str(path)!r}: no checkpoint at {ckpt} "
-                        f"(expected a run folder of experiment=equality or a .ckpt file in its checkpoints/)")
-    if not (run / "summary.json").is_file():
-        raise UserError(f"alignment.checkpoint={str(path)!r}: no summary.json in {run} to rebuild the network from")
-    return run, ckpt
+        raise UserError(f"alignment.checkpoint={str(path)!r}: no checkpoint at {ckpt} (expected a run folder of "
+                        f"experiment=equality or experiment=alignment, a .ckpt file, or a state dict of the MLP (.pt))")
+    return (run if (run / "summary.json").is_file() else None), ckpt
 
 
-def load_network(path: str | Path) -> tuple[nn.Module, dict]:
-    """The net of an ``experiment=equality`` run (``model.net`` of its record + its weights)."""
+def _net_config(summary: dict) -> dict | None:
+    """``model.net`` of an equality run, or ``model.network.model.net`` of an alignment run."""
+    model = (summary.get("config") or {}).get("model", {})
+    net = model.get("net") or (model.get("network") or {}).get("model", {}).get("net")
+    return net if net and "_target_" in net else None
+
+
+def load_network(path: str | Path, fallback: nn.Module | None = None) -> tuple[nn.Module, dict]:
+    """The net behind ``alignment.checkpoint``: rebuilt from the run's recorded config when there is a
+    run folder, else ``fallback`` (the net this job's config describes); weights from the file."""
     from hydra.utils import instantiate
 
     from knowloc.records import read_summary
 
     run, ckpt = _checkpoint_file(path)
-    summary = read_summary(run)
-    net_cfg = (summary.get("config") or {}).get("model", {}).get("net")
-    if not net_cfg or "_target_" not in net_cfg:
-        raise UserError(f"alignment.checkpoint={str(path)!r}: the run's config has no model.net to rebuild")
-    net = instantiate(net_cfg)
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-    net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
-    info = {"source": str(ckpt), "test_acc": summary.get("metrics", {}).get("test/acc"),
+    summary = read_summary(run) if run is not None else {}
+    net_cfg = _net_config(summary)
+    if net_cfg is not None:
+        net = instantiate(net_cfg)
+    elif fallback is not None:
+        net = fallback
+    else:
+        raise UserError(f"alignment.checkpoint={str(path)!r}: no run config (summary.json) to rebuild the network from")
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=ckpt.suffix != ".ckpt")
+    except Exception as e:  # a damaged or foreign file
+        raise UserError(f"alignment.checkpoint={str(path)!r}: {ckpt} is not a readable checkpoint "
+                        f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if isinstance(state, dict) and "state_dict" in state:  # a Lightning checkpoint of the classifier
+        state = {k[len("net."):]: v for k, v in state["state_dict"].items() if k.startswith("net.")}
+    if not isinstance(state, dict):
+        raise UserError(f"alignment.checkpoint={str(path)!r}: {ckpt} holds no state dict")
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise UserError(f"alignment.checkpoint={str(path)!r}: the weights do not fit the network "
+                        f"{list(getattr(net, 'sizes', []))} ({str(e).splitlines()[-1].strip()[:160]})") from None
+    info = {"source": str(ckpt), "test_acc": summary.get("metrics", {}).get("test/acc",
+                                                                          summary.get("metrics", {}).get(
+                                                                              "alignment/network/test_acc")),
             "activation": (summary.get("config") or {}).get("activation", {}).get("name"),
             "sizes": list(getattr(net, "sizes", []))}
     return net, info
@@ -95,7 +123,7 @@ def equality_network(checkpoint: str | None = None, data=None, model=None, max_e
     (``state_dict``) so the search can be repeated on exactly this net.
     """
     if checkpoint:
-        net, info = load_network(checkpoint)
+        net, info = load_network(checkpoint, getattr(model, "net", None))
     else:
         if data is None or model is None:
             raise UserError("alignment: no checkpoint given and no network recipe (model.network.data/model)")

@@ -8,7 +8,8 @@ from knowloc.artifacts import log_results, save_figure, save_table
 
 COLUMNS = ["layer", "size", "variable", "method", "iia_all", "iia_changed", "train_iia", "restart",
            "n_pairs", "n_changed"]
-METHOD_ORDER = ["das", "das_joint", "das_linear", "das_linear_joint", "identity", "random"]
+METHOD_ORDER = ["das", "das_joint", "das_linear", "das_linear_joint", "identity", "random", "das_random_start",
+                "das_linear_random_start"]
 
 
 def result_name(method: str, measure: str, layer: int, size: int, variable: str) -> str:
@@ -59,7 +60,7 @@ def plot_iia(trainer, table) -> None:
 
     layers = sorted(table["layer"].unique())
     fig, axes = plt.subplots(2, len(layers), figsize=(4.2 * len(layers), 6.4), squeeze=False, sharey="row")
-    colors = dict(zip(METHOD_ORDER, ["C0", "C9", "C2", "C8", "C3", "C7"]))
+    colors = dict(zip(METHOD_ORDER, ["C0", "C9", "C2", "C8", "C3", "C7", "C1", "C4"]))
     styles = {"ab": "-", "cd": "--", "both": ":"}
     markers = {"ab": "o", "cd": "s", "both": "^"}
     for j, layer in enumerate(layers):
@@ -67,7 +68,7 @@ def plot_iia(trainer, table) -> None:
         for i, col in enumerate(("iia_all", "iia_changed")):
             ax = axes[i][j]
             for (method, var), g in t.groupby(["method", "variable"]):
-                if method.endswith("_joint"):
+                if "_joint" in method:
                     continue
                 g = g.sort_values("size")
                 ax.plot(g["size"], g[col], styles.get(var, "-"), marker=markers.get(var, "o"),
@@ -86,7 +87,7 @@ def plot_iia(trainer, table) -> None:
 
 
 def _print(table) -> None:
-    main = table[table["method"].isin(["das", "identity", "random", "das_linear"])]
+    main = table[table["method"].isin(["das", "das_random_start", "identity", "random", "das_linear"])]
     piv = main.pivot_table(index=["layer", "size"], columns=["method", "variable"], values="iia_changed")
     import logging
 

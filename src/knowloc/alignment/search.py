@@ -19,6 +19,7 @@ Artefacts and result names: see :mod:`knowloc.alignment`.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Sequence
 
 import lightning as L
@@ -27,8 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from knowloc.alignment import baselines
+from knowloc.alignment.starts import INITS, data_starts
 from knowloc.alignment.interchange import (GATES, VARIABLES, Rotations, base_label, counterfactual,
-                                           forward_from, hidden_states, intervene, random_orthogonal,
+                                           forward_from, hidden_states, intervene, intervene_gated,
+                                           random_orthogonal,
                                            subspace_masks)
 from knowloc.errors import ConfigValueError
 
@@ -37,19 +40,26 @@ log = logging.getLogger("knowloc")
 KINDS = {"orthogonal": "das", "linear": "das_linear"}
 BASELINES = ("identity", "random")
 SELECTS = ("train_iia", "first")
+#: PyTorch's maps from free parameters to an orthogonal matrix (torch.nn.utils.parametrizations.orthogonal)
+ORTHOGONAL_MAPS = ("cayley", "matrix_exp", "householder")
 #: result-name prefix of each method: alignment/<prefix>iia/layerL/sizeK/V
+#: first restart that starts at random when init=data (0 and 1 start from the data)
+RANDOM_FROM = 2
 PREFIX = {"das": "", "das_joint": "joint_", "das_linear": "linear_", "das_linear_joint": "linear_joint_",
+          "das_random_start": "random_start_", "das_joint_random_start": "joint_random_start_",
+          "das_linear_random_start": "linear_random_start_",
+          "das_linear_joint_random_start": "linear_joint_random_start_",
           "identity": "identity_", "random": "random_"}
 
 
 class AlignmentSearch(L.LightningModule):
     """Learns the rotations; ``network`` is the frozen equality net (see ``network.py``)."""
 
-    def __init__(self, network: nn.Module, layers: Sequence[int] = (1, 2), sizes: Sequence[int] = (1, 2, 4, 8),
+    def __init__(self, network: nn.Module, layers: Sequence[int] = (0, 1, 2), sizes: Sequence[int] = (1, 2, 4, 8),
                  variables: Sequence[str] = VARIABLES, rotations: Sequence[str] = ("orthogonal",),
-                 restarts: int = 1, select: str = "train_iia", select_pairs: int = 2000, lr: float = 0.01,
+                 restarts: int = 3, select: str = "train_iia", select_pairs: int = 2000, lr: float = 0.01,
                  baselines: Sequence[str] = BASELINES, exhaustive_limit: int = 13000, baseline_pairs: int = 1000,
-                 seed: int = 0):
+                 seed: int = 0, init: str = "data", orthogonal_map: str = "cayley"):
         super().__init__()
         self.net = network
         self.layers = [int(x) for x in layers]
@@ -58,6 +68,7 @@ class AlignmentSearch(L.LightningModule):
         self.kinds = list(rotations)
         self.restarts, self.select, self.select_pairs = int(restarts), str(select), int(select_pairs)
         self.lr, self.baselines = float(lr), list(baselines)
+        self.init, self.orthogonal_map = str(init), str(orthogonal_map)
         self.exhaustive_limit, self.baseline_pairs, self.seed = int(exhaustive_limit), int(baseline_pairs), int(seed)
         # raised in setup(), outside Hydra's instantiate, so the user gets one line
         self._config_error: ConfigValueError | None = None
@@ -79,24 +90,27 @@ class AlignmentSearch(L.LightningModule):
             self.register_buffer(f"m_ab_{layer}", m_ab.repeat(self.restarts, 1), persistent=False)
             self.register_buffer(f"m_cd_{layer}", m_cd.repeat(self.restarts, 1), persistent=False)
             for kind in self.kinds:
-                self.rot[f"{kind}_{layer}"] = Rotations(self.restarts * len(cf), self.width[layer], kind, g)
+                self.rot[f"{kind}_{layer}"] = Rotations(self.restarts * len(cf), self.width[layer], kind, g,
+                                                        self.orthogonal_map)
         self.info = dict(getattr(network, "alignment_info", {}))
-        self._gate_table = {}
+        self._gate_table, self._uses_cd = {}, {}
         for layer in self.layers:
             cf = self.configs[layer] * self.restarts
             self._gate_table[layer] = (torch.tensor([float(v == "ab") for _, v in cf]),
                                        torch.tensor([float(v == "cd") for _, v in cf]),
                                        torch.tensor([v == "both" for _, v in cf]))
+            self._uses_cd[layer] = any(v != "ab" for _, v in cf)
 
     def _check(self) -> None:
         net = self.net
         widths = list(getattr(net, "sizes", []))
         if len(widths) < 3:
             raise ConfigValueError("model.network", type(net).__name__, "an MLP with at least one hidden layer")
-        hidden = list(range(1, len(widths) - 1))
+        hidden = list(range(0, len(widths) - 1))
         for layer in self.layers:
             if layer not in hidden:
-                raise ConfigValueError("alignment.layers", self.layers, f"hidden layers among {hidden}")
+                raise ConfigValueError("alignment.layers", self.layers,
+                                       f"layers among {hidden} (0: the input embeddings, L >= 1: output of actL)")
         for k in self.sizes:
             if not 1 <= k <= max(widths[1:-1]):
                 raise ConfigValueError("alignment.sizes", self.sizes, f"sizes in [1, {max(widths[1:-1])}]")
@@ -111,10 +125,33 @@ class AlignmentSearch(L.LightningModule):
                 raise ConfigValueError("alignment.baselines", self.baselines, "a list of identity, random")
         if self.select not in SELECTS:
             raise ConfigValueError("alignment.select", self.select, SELECTS)
+        if self.init not in INITS:
+            raise ConfigValueError("alignment.init", self.init, INITS)
+        if self.orthogonal_map not in ORTHOGONAL_MAPS:
+            raise ConfigValueError("alignment.orthogonal_map", self.orthogonal_map, ORTHOGONAL_MAPS)
 
     def setup(self, stage: str) -> None:
         if self._config_error is not None:
             raise self._config_error
+        # the searched network is frozen in eval mode on purpose; only the rotations train
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+        if stage == "fit" and self.init == "data":
+            self.start_from_data(self.trainer.datamodule.train_split)
+
+    @torch.no_grad()
+    def start_from_data(self, train) -> None:
+        """Replace restarts 0 and 1 of every rotation by data starts (:mod:`knowloc.alignment.starts`).
+
+        Runs in ``setup("fit")``, before the optimiser exists and before a checkpoint is restored, so
+        a resumed search continues from its checkpoint, not from the start."""
+        hs = hidden_states(self.net, train.x.transpose(0, 1), self.layers)
+        for layer in self.layers:
+            configs = self.configs[layer]
+            for kind in self.kinds:
+                key = f"{kind}_{layer}"
+                base = self.rot[key]()[0].detach()
+                start = data_starts(hs[layer], train.ab, train.cd, configs, base)
+                self.rot[key] = Rotations(len(start), self.width[layer], kind, None, self.orthogonal_map, start)
 
     # -- training --------------------------------------------------------------------------------
     def _gates(self, layer: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,7 +161,11 @@ class AlignmentSearch(L.LightningModule):
         fixed_ab, fixed_cd, joint = (t.to(self.device) for t in self._gate_table[layer])
         if not joint.any():
             return fixed_ab[:, None].expand(-1, n), fixed_cd[:, None].expand(-1, n)
-        t = torch.randint(0, 3, (n,), device="cpu").to(self.device)
+        # drawn from (seed, step) on the CPU, not the global stream: the same search gives the same gates
+        # whether or not the network was trained in the same job, on every device, and a resumed
+        # search continues the sequence
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.global_step))
+        t = torch.randint(0, 3, (n,), generator=g).to(self.device)
         g_ab = torch.where(joint[:, None], (t != 1).float(), fixed_ab[:, None])
         g_cd = torch.where(joint[:, None], (t != 0).float(), fixed_cd[:, None])
         return g_ab, g_cd
@@ -137,22 +178,28 @@ class AlignmentSearch(L.LightningModule):
         for layer in self.layers:
             g_ab, g_cd = self._gates(layer, len(ab))
             y = counterfactual(ab, cd, g_ab, g_cd)
-            m_ab = getattr(self, f"m_ab_{layer}")[:, None, :] * g_ab[..., None]
-            m_cd = getattr(self, f"m_cd_{layer}")[:, None, :] * g_cd[..., None]
+            m_ab, m_cd = getattr(self, f"m_ab_{layer}"), getattr(self, f"m_cd_{layer}")
+            use_cd = self._uses_cd[layer]
             for kind in self.kinds:
                 R, back = self.rot[f"{kind}_{layer}"]()
-                logits = forward_from(self.net, layer, intervene(hs[layer], R, back, m_ab, m_cd))
+                logits = forward_from(self.net, layer, intervene_gated(hs[layer], R, back, m_ab, m_cd, g_ab, g_cd,
+                                                                       use_cd))
                 total = total + F.cross_entropy(logits.flatten(0, 1), y.flatten()) * y.shape[0]
                 hits = hits + (logits.detach().argmax(-1) == y).sum()
                 count += y.numel()
-        self.log("alignment/train_loss", total / max(1, sum(len(c) for c in self.configs.values())
-                                                       * self.restarts * len(self.kinds)),
-                 on_step=True, on_epoch=True, prog_bar=True, batch_size=len(ab))
-        self.log("alignment/train_iia_mean", hits / max(1, count), on_step=False, on_epoch=True, batch_size=len(ab))
+        loss = total / max(1, sum(len(c) for c in self.configs.values()) * self.restarts * len(self.kinds))
+        iia = hits / max(1, count)
+        self.log("alignment/train_loss", loss, on_step=True, on_epoch=True, batch_size=len(ab))
+        self.log("alignment/train_iia_mean", iia, on_step=False, on_epoch=True, batch_size=len(ab))
+        # short names for the progress bar only (the logged names above stay the record's)
+        self.log_dict({"loss": loss, "train_iia": iia}, prog_bar=True, logger=False, on_step=True, on_epoch=False,
+                      batch_size=len(ab))
         return total
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.rot.parameters(), lr=self.lr)
+        from knowloc.optim import Adam
+
+        return Adam(self.rot.parameters(), lr=self.lr)
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -183,18 +230,32 @@ class AlignmentSearch(L.LightningModule):
             g_cd = torch.tensor([GATES[v][1] for _, v in cf * self.restarts], dtype=torch.float, device=dev)
             c = self._score(layer, hs, ab, cd, R, back, m_ab, m_cd, g_ab, g_cd)
             train_iia = (c[:, 0] / c[:, 1]).view(self.restarts, n_cf)
-            chosen = train_iia.argmax(0) if self.select == "train_iia" else torch.zeros(n_cf, dtype=torch.long, device=dev)
+            chosen = (train_iia.argmax(0) if self.select == "train_iia"
+                      else torch.zeros(n_cf, dtype=torch.long, device=dev))
+            # with data starts (restarts 0, 1), the random restarts (2, ...) alone are the random-start
+            # search, reported beside it as "<method>_random_start" (selected the same way among them)
+            first_random = RANDOM_FROM if self.init == "data" else 0
+            chosen_random = None
+            if self.init == "data" and self.restarts > RANDOM_FROM:
+                tail = train_iia[RANDOM_FROM:]
+                chosen_random = (tail.argmax(0) if self.select == "train_iia"
+                                 else torch.zeros(n_cf, dtype=torch.long, device=dev)) + first_random
             method = KINDS[kind]
             for r in range(self.restarts):
                 for j, (k, v) in enumerate(cf):
                     i = r * n_cf + j
                     targets = [v] if v != "both" else ["both", "ab", "cd"]
-                    for t in targets:
-                        entries.append({"layer": layer, "size": k, "variable": t, "restart": r,
-                                        "method": method + ("_joint" if v == "both" and t != "both" else ""),
-                                        "selected": bool(chosen[j] == r), "train_iia": float(train_iia[r, j])
-                                        if t == v else None, "R": R[i], "back": back[i], "m_ab": m_ab[i],
-                                        "m_cd": m_cd[i], "gates": GATES[t]})
+                    variants = [(method, bool(chosen[j] == r))]
+                    if chosen_random is not None and bool(chosen_random[j] == r):
+                        variants.append((method + "_random_start", True))
+                    for name, selected in variants:
+                        for t in targets:
+                            joint = "_joint" if v == "both" and t != "both" else ""
+                            entries.append({"layer": layer, "size": k, "variable": t, "restart": r,
+                                            "method": name.replace(method, method + joint, 1),
+                                            "selected": selected, "train_iia": float(train_iia[r, j])
+                                            if t == v else None, "R": R[i], "back": back[i], "m_ab": m_ab[i],
+                                            "m_cd": m_cd[i], "gates": GATES[t]})
         if "random" in self.baselines:
             g = torch.Generator().manual_seed(self.seed * 31 + layer)
             Q = random_orthogonal(n_cf, d, g).to(dev)

@@ -1,0 +1,20 @@
+"""Optimisers shared by the families."""
+
+from __future__ import annotations
+
+import torch
+
+
+class Adam(torch.optim.Adam):
+    """``torch.optim.Adam`` without the per-step accelerator probe when every parameter is on the CPU.
+
+    With a CUDA build of torch on a machine without a GPU, ``Adam.step`` asks
+    ``torch.accelerator.is_available()`` on every step, which loads NVML through ctypes each time
+    (about 1 ms, more than a whole small training step). The probe only matters for CUDA/XPU graph
+    capture, which needs parameters on that device; the update itself is torch's own.
+    """
+
+    def _accelerator_graph_capture_health_check(self) -> None:
+        if all(p.device.type == "cpu" for g in self.param_groups for p in g["params"]):
+            return
+        super()._accelerator_graph_capture_health_check()
