@@ -7,5 +7,6 @@ from knowloc.callbacks.freeze_layers import FreezeLayers
 from knowloc.callbacks.weight_snapshots import WeightSnapshots
 from knowloc.callbacks.update_tally import UpdateTally
 from knowloc.callbacks.localization_report import LocalizationReport
+from knowloc.callbacks.locate import Locate
 
-__all__ = ["AblationAnalysis", "NeuronStats", "DivergenceGuard", "FreezeLayers", "WeightSnapshots", "UpdateTally", "LocalizationReport"]
+__all__ = ["AblationAnalysis", "NeuronStats", "DivergenceGuard", "FreezeLayers", "WeightSnapshots", "UpdateTally", "LocalizationReport", "Locate"]
