@@ -9,7 +9,7 @@ write through :func:`write`, the explorer page and the tests read through :func:
 | ``locate/curves.csv``    | ``save_table``  | method, class, k, unit (k-th added), acc_target, acc_others, drop_target, drop_others, max_other_drop, selectivity |
 | ``locate/causal.csv``    | ``save_table``  | method, class, area (mean selectivity over k), knockout_k (empty: not met), drop_target_k1 |
 | ``locate/curves.png``    | ``save_figure`` | selectivity and class-c accuracy vs k, every method (mean over classes)    |
-| ``locate/summary.json``  | ``write_json``  | layer, classes, methods {area, knockout_met, knockout_k_mean, spearman_vs_ablation, seconds}, best_method, message, acc_before, seconds |
+| ``locate/overview.json``  | ``write_json``  | layer, classes, methods {area, knockout_met, knockout_k_mean, spearman_vs_ablation, seconds}, best_method, message, acc_before, seconds |
 | ``locate/unit_images.npz`` | ``np.savez``  | act_image [unit, class, *image]: activation-weighted class-mean images (image inputs only) |
 
 Results (``summary.json`` metrics and the W&B summary): ``locate/area/<method>``,
@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 FOLDER = "locate"
-SCORES, AGREEMENT, CURVES, CAUSAL, SUMMARY, IMAGES = ("locate/scores", "locate/agreement", "locate/curves",
-                                                      "locate/causal", "locate/summary.json",
+SCORES, AGREEMENT, CURVES, CAUSAL, OVERVIEW, IMAGES = ("locate/scores", "locate/agreement", "locate/curves",
+                                                      "locate/causal", "locate/overview.json",
                                                       "locate/unit_images.npz")
 
 
 def present(run_dir: Path) -> bool:
-    return (Path(run_dir) / SUMMARY).is_file()
+    return (Path(run_dir) / OVERVIEW).is_file()
 
 
 def _tables(res):
@@ -79,7 +79,7 @@ def write(trainer, res) -> dict:
     artifacts.save_table(trainer, CAUSAL, causal)
     artifacts.save_figure(trainer, AGREEMENT, figures.agreement_figure(agree, res.methods))
     artifacts.save_figure(trainer, CURVES, figures.curves_figure(curves, res.methods, res.layer))
-    write_json(folder / "summary.json", {**res.summary, "weight_layer": res.weight_layer,
+    write_json(folder / "overview.json", {**res.summary, "weight_layer": res.weight_layer,
                                           "num_classes": res.num_classes, "acc_before": res.acc_before.tolist(),
                                           "seconds": res.seconds})
     if res.act_image is not None:
@@ -97,7 +97,7 @@ def read(run_dir: Path) -> dict:
     import pandas as pd
 
     run_dir = Path(run_dir)
-    out = {"summary": json.loads((run_dir / SUMMARY).read_text())}
+    out = {"summary": json.loads((run_dir / OVERVIEW).read_text())}
     for key, name in (("scores", SCORES), ("agreement", AGREEMENT), ("curves", CURVES), ("causal", CAUSAL)):
         out[key] = pd.read_csv(run_dir / f"{name}.csv")
     img = run_dir / IMAGES

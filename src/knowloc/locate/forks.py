@@ -7,6 +7,10 @@ them all ("all"). So the forks see the same batches except the removed class. Th
 together as one stacked model (``torch.func.stack_module_state`` + ``vmap``), the "all" copy as a
 plain module whose step also yields the tally.
 
+``scope``: ``head`` (default) trains the weight layer of the units and every layer after it; the
+layers before it (LeNet-5's convolutions) are shared and frozen, so their features are computed
+once for the whole training set; ``all`` trains every layer of every copy.
+
 Per-unit tally of the weight layer ``W`` (a Linear: z = W x + b) of the units, for the "all" copy:
 a step changes unit u's incoming weights by ``Delta W[u, :] = -lr sum_i dz_iu x_i`` and its bias by
 ``-lr sum_i dz_iu``, where dz_iu = d(mean batch loss)/dz_iu. Sample i's share of that update has
@@ -24,6 +28,7 @@ Fork distance: ``D[c, u] = |W_c[u, :] - W_all[u, :]|_1 + |b_c[u] - b_all[u]|``.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -65,14 +70,29 @@ def _loss(net, params, buffers, x, y, keep):
     return (ce * keep).sum() / keep.sum().clamp_min(1.0)
 
 
+def split_at(net: nn.Module, name: str) -> tuple[nn.Sequential, nn.Sequential]:
+    """``(prefix, head)``: the children before ``name`` and from ``name`` on (copies)."""
+    children = list(net.named_children())
+    i = [n for n, _ in children].index(name)
+    prefix = nn.Sequential(OrderedDict((n, copy.deepcopy(m)) for n, m in children[:i]))
+    head = nn.Sequential(OrderedDict((n, copy.deepcopy(m)) for n, m in children[i:]))
+    return prefix, head
+
+
 def continue_forks(net: nn.Module, layer: str, x: torch.Tensor, y: torch.Tensor, num_classes: int,
-                   epochs: int = 1, lr: float = 0.05, batch_size: int = 64, seed: int = 0) -> ForkResult:
+                   epochs: int = 1, lr: float = 0.05, batch_size: int = 64, seed: int = 0,
+                   scope: str = "head") -> ForkResult:
     """Train the C forks and the "all" copy from ``net`` (left unchanged) and return the tally and
     the fork distance of the units of ``layer`` (see the module doc)."""
     import time
 
     t0 = time.perf_counter()
     C, wname = int(num_classes), weight_layer(net, layer)
+    if scope == "head":
+        prefix, net = split_at(net, wname)
+        with torch.no_grad():
+            prefix.eval()
+            x = torch.cat([prefix(x[i:i + 1000]) for i in range(0, len(x), 1000)])
     full = copy.deepcopy(net).train()
     forks = [copy.deepcopy(net).train() for _ in range(C)]
     params, buffers = stack_module_state(forks)

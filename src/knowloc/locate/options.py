@@ -25,6 +25,7 @@ PREDICTORS = ("tally", "fork", "gradient", "activation", "attribution")
 ATTRIBUTIONS = ("conductance", "integrated_gradients")
 ABLATIONS = ("zero", "mean", "resample")
 OVERLAP_KS = (5, 10, 20)
+FORK_SCOPES = ("head", "all")
 
 
 @dataclass
@@ -33,7 +34,9 @@ class LocateOptions:
 
     ``layer``: the units (null: the activation right after ``fc1``); ``target_class``: one class or
     null for every class; ``max_k``: K, the largest top-k set ablated; ``fork_epochs``/``fork_lr``/
-    ``fork_batch_size``: the fork continuation (plain SGD); ``attribution``/``attribution_steps``/
+    ``fork_batch_size``: the fork continuation (plain SGD); ``fork_scope``: ``head`` trains the
+    weight layer of the units and the layers after it (the layers before are shared and frozen),
+    ``all`` every layer; ``attribution``/``attribution_steps``/
     ``attribution_samples``: captum method, integration steps, class-c samples per class;
     ``ablation``: zero / mean / resample; knockout criteria as ``experiment=ablation``:
     acc_c < ``target_acc`` and every other class loses < ``max_other_drop``.
@@ -47,6 +50,7 @@ class LocateOptions:
     fork_epochs: int = 1
     fork_lr: float = 0.05
     fork_batch_size: int = 64
+    fork_scope: str = "head"
     attribution: str = "conductance"
     attribution_steps: int = 16
     attribution_samples: int = 100
@@ -90,6 +94,7 @@ RULES = {
     "fork_epochs": _int_at_least(1),
     "fork_lr": ((lambda v: _num(v) and v > 0), "a number > 0"),
     "fork_batch_size": _int_at_least(1),
+    "fork_scope": ((lambda v: v in FORK_SCOPES), "one of " + ", ".join(FORK_SCOPES)),
     "attribution": ((lambda v: v in ATTRIBUTIONS), "one of " + ", ".join(ATTRIBUTIONS)),
     "attribution_steps": _int_at_least(2),
     "attribution_samples": _int_at_least(1),

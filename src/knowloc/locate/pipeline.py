@@ -122,7 +122,7 @@ def locate(net: nn.Module, train: tuple[torch.Tensor, torch.Tensor], test: tuple
         if {"tally", "fork"} & set(methods):
             t0 = time.perf_counter()
             fr = continue_forks(net, layer, xtr, ytr, C, opts.fork_epochs, opts.fork_lr, opts.fork_batch_size,
-                                opts.seed)
+                                opts.seed, opts.fork_scope)
             from knowloc.locate.forks import weight_layer
 
             wname = weight_layer(net, layer)
