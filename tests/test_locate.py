@@ -237,3 +237,48 @@ def test_bad_locate_config_is_one_line(knowloc_cli, arg, key):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"knowloc: error: {key}=")
+
+
+def test_locate_page_in_a_browser(tmp_path_factory):
+    """Pick a class and a method: the top units are that method's ranking, with their images and
+    the causal curves of every method (headless Chromium, as the other explorer pages)."""
+    import shutil
+
+    from test_explore_browser import CHROMIUM, LAUNCH_ARGS, Served
+
+    from knowloc.api import run
+    from knowloc.locate import artefacts
+    from knowloc.locate.signals import ranking
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    folder = tmp_path_factory.mktemp("locate_page") / "run"
+    rec = run([*SMALL, "model=lenet5", "logger=csv", "trainer.enable_progress_bar=false"], folder)
+    assert rec["status"] == "finished", rec["error"]
+    scores = artefacts.read(folder)["scores"]
+    want = ranking(artefacts.score_matrix(scores, "activation"))[3][:20].tolist()
+    served = Served(folder, tmp_path_factory.mktemp("locate_cwd"))
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+            pg = b.new_page()
+            errors = []
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            pg.set_default_timeout(60000)
+            pg.goto(served.url + "#locate", timeout=120000)
+            pg.select_option("#locate-class", "3")
+            pg.select_option("#locate-method", "activation")
+            units = [int(u) for u in pg.locator("#locate-top tbody tr").evaluate_all(
+                "rows => rows.map(r => r.dataset.unit)")]
+            assert units == want
+            assert pg.locator("#locate-images canvas").count() == 12
+            pg.wait_for_function("() => [...document.querySelectorAll('#locate-images canvas')].every(c => c.dataset.drawn)")
+            legend = pg.locator("#locate-curve .legend").first.locator("span").all_inner_texts()
+            assert legend == list(METHODS)
+            assert "#locate?class=3&method=activation" in pg.url
+            b.close()
+            assert not errors, errors
+    finally:
+        served.stop()
