@@ -282,3 +282,26 @@ def test_locate_page_in_a_browser(tmp_path_factory):
             assert not errors, errors
     finally:
         served.stop()
+
+
+SWEEPS = __import__("pathlib").Path(__file__).resolve().parents[1] / "sweeps"
+
+
+def test_locate_sweep_file_composes():
+    from knowloc.preflight import preflight
+
+    preflight(["-m", "--config-dir", str(SWEEPS), "--config-name", "locate_activations"])
+
+
+@pytest.mark.slow
+def test_locate_sweep_runs_and_compares(knowloc_cli, tmp_path):
+    import json
+
+    res = knowloc_cli("-m", "--config-dir", str(SWEEPS), "--config-name", "locate_activations", "model=mlp",
+                      "activation=relu,tanh", "seed=0,1", "logger=csv", *SMALL[1:])
+    assert res.returncode == 0, res.stderr[-2000:]
+    runs = sorted((tmp_path / "outputs" / "multiruns").rglob("summary.json"))
+    recs = [json.loads(p.read_text()) for p in runs]
+    assert len(recs) == 4 and all(r["status"] == "finished" for r in recs)
+    out = knowloc_cli("compare", str(runs[0].parents[1]), "--by", "activation", "--metric", "locate/area/fork")
+    assert out.returncode == 0 and "relu" in out.stdout and "tanh" in out.stdout
