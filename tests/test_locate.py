@@ -50,6 +50,9 @@ def test_planted_detector_knockout_and_summary(planted):
         row = next(r for r in planted.causal if r["method"] == m and r["class"] == 0)
         assert row["knockout_k"] == 1 and row["drop_target_k1"] == 1.0
     assert planted.summary["best_method"] in PREDICTORS
+    # the report of which methods find the detector: top1_hit = 1 for all but random (class 0 of 3 classes;
+    # classes 1 and 2 have no single decisive unit, so every unit ties at the maximum drop 0 there)
+    assert all(planted.summary["methods"][m]["top1_hit"] == 1.0 for m in PREDICTORS + ("ablation",))
     assert set(planted.summary["methods"]) == set(METHODS)
 
 

@@ -423,6 +423,7 @@ RENDER.locate = (el, sec) => {
         rowLabel: i => sec.methods[i], colLabel: j => sec.methods[j], valueLabel: k }))));
     const methodsTable = h("div", { class: "card" }, h("h2", {}, "Methods"), table(
       [{ key: "method" }, { key: "area", label: "area under selectivity", num: true }, { key: "knockout_met", label: "classes knocked out", num: true },
+        { key: "top1_hit", label: "top unit = largest single drop", num: true },
         { key: "spearman_vs_ablation", label: "Spearman vs ablation", num: true }],
       sec.methods.map(m => Object.assign({ method: m }, sec.summary.methods[m])), { attrs: { id: "locate-methods" } }));
     body.replaceChildren(h("div", { class: "row" }, top, curve), methodsTable, agree);

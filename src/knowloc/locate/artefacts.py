@@ -9,11 +9,11 @@ write through :func:`write`, the explorer page and the tests read through :func:
 | ``locate/curves.csv``    | ``save_table``  | method, class, k, unit (k-th added), acc_target, acc_others, drop_target, drop_others, max_other_drop, selectivity |
 | ``locate/causal.csv``    | ``save_table``  | method, class, area (mean selectivity over k), knockout_k (empty: not met), drop_target_k1 |
 | ``locate/curves.png``    | ``save_figure`` | selectivity and class-c accuracy vs k, every method (mean over classes)    |
-| ``locate/overview.json``  | ``write_json``  | layer, classes, methods {area, knockout_met, knockout_k_mean, spearman_vs_ablation, seconds}, best_method, message, acc_before, seconds |
+| ``locate/overview.json``  | ``write_json``  | layer, classes, methods {area, top1_hit, knockout_met, knockout_k_mean, spearman_vs_ablation, seconds}, best_method, message, acc_before, seconds |
 | ``locate/unit_images.npz`` | ``np.savez``  | act_image [unit, class, *image]: activation-weighted class-mean images (image inputs only) |
 
 Results (``summary.json`` metrics and the W&B summary): ``locate/area/<method>``,
-``locate/spearman_vs_ablation/<method>``, ``locate/knockout_met/<method>``, ``locate/seconds/<step>``,
+``locate/spearman_vs_ablation/<method>``, ``locate/knockout_met/<method>``, ``locate/top1_hit/<method>``, ``locate/seconds/<step>``,
 ``locate/best_method`` (a method name) and ``locate/best_area``.
 """
 
@@ -53,6 +53,8 @@ def results(res) -> dict:
     for m, s in res.summary["methods"].items():
         out[f"locate/area/{m}"] = s["area"]
         out[f"locate/knockout_met/{m}"] = s["knockout_met"]
+        if s.get("top1_hit") is not None:
+            out[f"locate/top1_hit/{m}"] = s["top1_hit"]
         if s["spearman_vs_ablation"] is not None:
             out[f"locate/spearman_vs_ablation/{m}"] = s["spearman_vs_ablation"]
     out.update({f"locate/seconds/{k}": round(v, 3) for k, v in res.seconds.items()})

@@ -1,6 +1,9 @@
 """``locate``: every method's per-unit scores for one trained classifier and layer, their
 agreement, and their causal curves. Plain function; the callback and the command call it.
 
+``top1_hit``: the fraction of the located classes whose top unit by the method is a unit with the
+largest single-unit ablation drop (on a planted detector: the detector).
+
 Best method: among the predictors (not ``ablation``, the effect itself, nor ``random``), the one
 with the largest area under selectivity, averaged over the located classes; the result also says
 whether it beats ``random`` and how far it is from ``ablation``.
@@ -50,6 +53,13 @@ def default_layer(net: nn.Module) -> str:
     return names[i + 1] if i + 1 < len(names) - 1 else "fc1"
 
 
+def top1_hit(score: np.ndarray, drop: np.ndarray) -> bool:
+    """Is the method's top unit one whose single ablation loses the most class accuracy?"""
+    from knowloc.locate.signals import ranking
+
+    return bool(drop[ranking(score[:, None])[0][0]] == np.nanmax(drop))
+
+
 def summarize(res: LocateResult) -> dict:
     """The best predictor and per-method means over the located classes."""
     out = {"layer": res.layer, "classes": res.classes, "methods": {}}
@@ -59,7 +69,10 @@ def summarize(res: LocateResult) -> dict:
         sp = [agreement.spearman(res.scores[m][:, c], res.scores["ablation"][:, c])
               for c in res.classes] if "ablation" in res.scores else []
         sp = [v for v in sp if np.isfinite(v)]
+        hits = [top1_hit(res.scores[m][:, c], res.scores["ablation"][:, c]) for c in res.classes] \
+            if "ablation" in res.scores else []
         out["methods"][m] = {"area": float(np.mean([r["area"] for r in rows])) if rows else float("nan"),
+                             "top1_hit": float(np.mean(hits)) if hits else None,
                              "knockout_met": len(ks), "knockout_k_mean": float(np.mean(ks)) if ks else None,
                              "spearman_vs_ablation": float(np.mean(sp)) if sp else None,
                              "seconds": res.seconds.get(m)}
