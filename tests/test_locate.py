@@ -308,3 +308,12 @@ def test_locate_sweep_runs_and_compares(knowloc_cli, tmp_path):
     assert len(recs) == 4 and all(r["status"] == "finished" for r in recs)
     out = knowloc_cli("compare", str(runs[0].parents[1]), "--by", "activation", "--metric", "locate/area/fork")
     assert out.returncode == 0 and "relu" in out.stdout and "tanh" in out.stdout
+
+
+def test_unknown_locate_layer_names_the_layers(knowloc_cli):
+    out = knowloc_cli("experiment=locate", "callbacks.locate.layer=conv9", "logger=csv")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    lines = [ln for ln in out.stderr.strip().splitlines() if ln.startswith("knowloc")]  # (Lightning may warn about srun)
+    assert len(lines) == 1 and lines[0].startswith("knowloc: error: callbacks.locate.layer='conv9' is not allowed")
+    assert "act1" in lines[0]
