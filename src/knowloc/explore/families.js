@@ -409,7 +409,7 @@ RENDER.locate = (el, sec) => {
           h("figcaption", {}, `#${r.rank} · unit ${r.unit}`)))) : null);
     const series = (key) => sec.methods.filter(m => sec.curves[m] && sec.curves[m][state.cls])
       .map(m => ({ name: m, x: sec.curves[m][state.cls].k, y: sec.curves[m][state.cls][key],
-        color: m === state.method ? "#d9534f" : (m === "random" ? "#bbb" : (m === "ablation" ? "#333" : undefined)) }));
+        color: m === "random" ? "#bbb" : (m === "ablation" ? "#333" : PALETTE[sec.methods.indexOf(m) % PALETTE.length]) }));
     const a = area(state.method, state.cls);
     const curve = h("div", { class: "card", style: "flex:1 1 420px", id: "locate-curve" },
       h("h2", {}, `Causal curve: ablate the top-k units (class ${state.cls})`),
