@@ -8,6 +8,7 @@ from knowloc.callbacks.weight_snapshots import WeightSnapshots
 from knowloc.callbacks.update_tally import UpdateTally
 from knowloc.callbacks.localization_report import LocalizationReport
 from knowloc.callbacks.stack_progress import StackProgress
+from knowloc.callbacks.locate import Locate
 
-__all__ = ["AblationAnalysis", "NeuronStats", "DivergenceGuard", "FreezeLayers", "WeightSnapshots", "UpdateTally", "LocalizationReport",
-           "StackProgress"]
+__all__ = ["AblationAnalysis", "NeuronStats", "DivergenceGuard", "FreezeLayers", "WeightSnapshots", "UpdateTally",
+           "LocalizationReport", "StackProgress", "Locate"]

@@ -59,6 +59,9 @@ def summarize(run_folder: str | Path) -> dict:
                 info["config"][item.key] = json.loads(item.value_json)
         elif kind == "history":
             info["history_keys"].update(i.key for i in rec.history.item)
+        elif kind == "summary":
+            for item in rec.summary.update:
+                info.setdefault("summary", {})[item.key] = json.loads(item.value_json)
         elif kind == "exit":
             info["exit_code"] = rec.exit.exit_code
     return info

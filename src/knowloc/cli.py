@@ -1,7 +1,7 @@
 """The ``knowloc`` command.
 
 ``knowloc [hydra overrides]`` runs an experiment (``-m`` for a multirun sweep);
-``knowloc compare PATH ...`` tabulates run records; ``knowloc explore RUN`` builds a report.
+``knowloc compare PATH ...`` tabulates run records; ``knowloc locate RUN`` locates classes in a trained net; ``knowloc explore RUN`` builds a report.
 Before Hydra starts, the overrides are composed once per swept value and checked, so a user's
 mistake gives one line (key, bad value, what is allowed) and exit status 2, never a traceback.
 """
@@ -20,7 +20,7 @@ from omegaconf import DictConfig  # noqa: E402
 from knowloc.errors import UserError  # noqa: E402
 
 CONFIG_MODULE = "knowloc.conf"
-SUBCOMMANDS = ("compare", "explore")
+SUBCOMMANDS = ("compare", "explore", "locate")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if argv[0] == "compare":
             from knowloc.compare import main as compare_main
             return compare_main(argv[1:])
+        if argv[0] == "locate":
+            from knowloc.locate.command import main as locate_main
+            return locate_main(argv[1:])
         from knowloc.explore import main as explore_main  # noqa: F811
         return explore_main(argv[1:])
     from knowloc.preflight import preflight

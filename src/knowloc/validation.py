@@ -172,6 +172,13 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 _MISSING = object()
 
 
+def validate_values(values: dict, rules: dict, prefix: str = "") -> None:
+    """Raise ConfigValueError (key ``prefix + key``) for the first plain value that breaks a rule."""
+    for key, (test, allowed) in rules.items():
+        if key in values and not test(values[key]):
+            raise ConfigValueError(prefix + key, values[key], allowed)
+
+
 def validate(cfg: DictConfig, rules: dict | None = None) -> None:
     """Raise ConfigValueError for the first value that breaks a rule."""
     for key, (test, allowed) in (rules or RULES).items():
@@ -185,3 +192,9 @@ def validate(cfg: DictConfig, rules: dict | None = None) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not test(value):
             raise ConfigValueError(key, value, allowed)
+
+
+# families that keep their rules in their own options module
+from knowloc.locate.options import RULES as _LOCATE_RULES  # noqa: E402
+
+RULES.update({f"callbacks.locate.{k}": v for k, v in _LOCATE_RULES.items()})

@@ -394,3 +394,52 @@ RENDER.localization = (el, sec) => {
     h("div", { class: "scroll" }, table(sec.models.header.map(c => ({ key: c, num: !["activation", "status"].includes(c) })),
       sec.models.rows.map(r => Object.fromEntries(sec.models.header.map((c, i) => [c, ["activation", "status"].includes(c) || isNaN(+r[i]) || r[i] === "" ? r[i] : +r[i]])))))));
 };
+
+// ---------- locate ----------
+RENDER.locate = (el, sec) => {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const state = { cls: sec.classes.includes(+params.get("class")) && params.get("class") !== null ? +params.get("class") : sec.classes[0],
+    method: sec.methods.includes(params.get("method")) ? params.get("method") : (sec.summary.best_method || sec.methods[0]) };
+  const controls = h("div", { class: "controls" });
+  const body = h("div", {});
+  el.append(h("p", { id: "locate-message" }, `Layer ${sec.layer}: ${sec.summary.message}`), controls, body);
+  const area = (m, c) => { const r = sec.causal.find(r => r.method === m && r.class === c); return r || {}; };
+  function draw() {
+    history.replaceState(null, "", `#locate?class=${state.cls}&method=${encodeURIComponent(state.method)}`);
+    controls.replaceChildren(
+      h("label", {}, "class ", select(sec.classes, state.cls, v => { state.cls = +v; draw(); }, { id: "locate-class" })),
+      h("label", {}, "method ", select(sec.methods, state.method, v => { state.method = v; draw(); }, { id: "locate-method" })));
+    const sc = sec.scores[state.method], drop = sec.scores.ablation;
+    const rows = sc.map((r, u) => ({ unit: u, score: r[state.cls], drop: drop ? drop[u][state.cls] : null }))
+      .filter(r => isNum(r.score)).sort((a, b) => b.score - a.score || a.unit - b.unit).slice(0, 20)
+      .map((r, i) => Object.assign(r, { rank: i + 1 }));
+    const cols = [{ key: "rank", num: true }, { key: "unit", num: true }, { key: "score", label: `${state.method} score`, num: true },
+      { key: "drop", label: "ablation drop (class)", num: true }];
+    const top = h("div", { class: "card", style: "flex:1 1 420px" }, h("h2", {}, `Top units of class ${state.cls} by ${state.method}`),
+      h("div", { class: "scroll", style: "max-height:420px" }, table(cols, rows, { attrs: { id: "locate-top" }, rowAttrs: r => ({ "data-unit": r.unit }) })),
+      sec.images ? h("div", { id: "locate-images" }, h("h3", {}, "activation-weighted image of the class, per unit (red > 0, blue < 0)"),
+        rows.slice(0, 12).map(r => h("figure", { class: "figure" }, tile(sec.images, r.unit, state.cls, 2, { "data-unit": r.unit }),
+          h("figcaption", {}, `#${r.rank} · unit ${r.unit}`)))) : null);
+    const series = (key) => sec.methods.filter(m => sec.curves[m] && sec.curves[m][state.cls])
+      .map(m => ({ name: m, x: sec.curves[m][state.cls].k, y: sec.curves[m][state.cls][key],
+        color: m === "random" ? "#bbb" : (m === "ablation" ? "#333" : PALETTE[sec.methods.indexOf(m) % PALETTE.length]) }));
+    const a = area(state.method, state.cls);
+    const curve = h("div", { class: "card", style: "flex:1 1 420px", id: "locate-curve" },
+      h("h2", {}, `Causal curve: ablate the top-k units (class ${state.cls})`),
+      h("p", {}, `${state.method}: area under selectivity ${fmt(a.area)}; knockout ` +
+        (a.knockout_k ? `met at k = ${a.knockout_k}` : "not met up to K")),
+      lineChart(series("selectivity"), { xlabel: "k", ylabel: "selectivity", title: "selectivity = drop on the class − mean drop on the others" }),
+      lineChart(series("acc_target"), { xlabel: "k", ylabel: "accuracy", title: "accuracy on the class" }));
+    const keys = Object.keys(sec.agreement);
+    const agree = h("div", { class: "card" }, h("h2", {}, "Agreement between methods (mean over classes)"),
+      h("div", { class: "row" }, keys.map(k => heatmap(sec.agreement[k], { title: k, symmetric: k === "spearman", cellW: 40, cellH: 18,
+        rowLabel: i => sec.methods[i], colLabel: j => sec.methods[j], valueLabel: k }))));
+    const methodsTable = h("div", { class: "card" }, h("h2", {}, "Methods"), table(
+      [{ key: "method" }, { key: "area", label: "area under selectivity", num: true }, { key: "knockout_met", label: "classes knocked out", num: true },
+        { key: "top1_hit", label: "top unit = largest single drop", num: true },
+        { key: "spearman_vs_ablation", label: "Spearman vs ablation", num: true }],
+      sec.methods.map(m => Object.assign({ method: m }, sec.summary.methods[m])), { attrs: { id: "locate-methods" } }));
+    body.replaceChildren(h("div", { class: "row" }, top, curve), methodsTable, agree);
+  }
+  draw();
+};

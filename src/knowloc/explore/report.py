@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from knowloc.errors import UserError
-from knowloc.explore import alignment, localization, neurons, overview, snapshots, sweep
+from knowloc.explore import alignment, localization, locate, neurons, overview, snapshots, sweep
 from knowloc.explore.embed import FileProblem
 from knowloc.explore.target import Run, Sweep, nested, open_target
 
@@ -27,7 +27,7 @@ from knowloc.explore.target import Run, Sweep, nested, open_target
 #: the run does not hold its files
 RUN_PAGES: list[Callable[[Run], dict | list | None]] = [
     overview.overview, overview.history, localization.section, neurons.section, snapshots.section,
-    alignment.section, overview.files,
+    alignment.section, locate.section, overview.files,
 ]
 
 
