@@ -29,3 +29,24 @@ class PoisonAt(L.Callback):
             with torch.no_grad():
                 for p in pl_module.parameters():
                     p.fill_(float("nan"))
+
+
+class HoldAt(L.Callback):
+    """On a job's first start only (``SLURM_RESTART_COUNT`` unset or 0), write ``marker`` when
+    ``trainer.global_step`` reaches ``step`` and wait there up to ``seconds`` (until killed or
+    SIGTERM), so that a test can requeue the job at a known point of training."""
+
+    def __init__(self, step: int, marker: str, seconds: float = 120):
+        self.step, self.marker, self.seconds = step, marker, seconds
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        import os
+        import time
+        from pathlib import Path
+
+        if trainer.global_step != self.step or int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0):
+            return
+        Path(self.marker).write_text(str(trainer.global_step))
+        end = time.time() + self.seconds
+        while time.time() < end and not trainer.received_sigterm:
+            time.sleep(0.1)

@@ -30,8 +30,10 @@ def sweep_group() -> str | None:
 
 def wandb_logger(save_dir: str, project: str = "knowloc", group: str | None = None,
                  job_type: str | None = None, tags: list[str] | None = None, name: str | None = None,
-                 entity: str | None = None, run_config: dict | None = None, log_model: bool = False) -> Logger:
-    """A Lightning ``WandbLogger``; offline unless the user sets ``WANDB_MODE``."""
+                 entity: str | None = None, run_config: dict | None = None, log_model: bool = False,
+                 id: str | None = None, resume: str | None = None) -> Logger:
+    """A Lightning ``WandbLogger``; offline unless the user sets ``WANDB_MODE``; ``id`` and
+    ``resume`` (``"allow"``) continue a W&B run, e.g. that of a requeued Slurm job."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     from lightning.pytorch.loggers import WandbLogger
@@ -43,7 +45,8 @@ def wandb_logger(save_dir: str, project: str = "knowloc", group: str | None = No
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     logger = WandbLogger(project=project, group=group or sweep_group(), job_type=job_type,
                          tags=list(tags or []), name=name, entity=entity, save_dir=str(save_dir),
-                         config=run_config, log_model=log_model, reinit="finish_previous")
+                         config=run_config, log_model=log_model, reinit="finish_previous",
+                         **({"id": id, "resume": resume} if id else {}))
     # Lightning always passes `anonymous`, which this wandb only warns about (it has no effect)
     getattr(logger, "_wandb_init", {}).pop("anonymous", None)
     return logger

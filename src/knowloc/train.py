@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from knowloc import slurm
 from knowloc.errors import DivergenceError, UserError
 from knowloc.records import RunRecord
 from knowloc.validation import validate
@@ -106,15 +107,18 @@ def instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in node.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
-def instantiate_loggers(node: DictConfig | None, resolved: dict) -> list:
+def instantiate_loggers(node: DictConfig | None, resolved: dict, wandb_id: str | None = None) -> list:
     """The loggers of the ``logger`` group; W&B gets the resolved config as its run config (passed
-    non-recursively, so the ``_target_`` nodes inside it are not instantiated a second time)."""
+    non-recursively, so the ``_target_`` nodes inside it are not instantiated a second time), and
+    ``wandb_id`` (if given) as its run id, resumed if a run with that id exists."""
     from hydra.utils import instantiate
 
     loggers = []
     for name, lg in (node or {}).items():
         if isinstance(lg, DictConfig) and "_target_" in lg:
             extra = {"run_config": resolved, "_recursive_": False} if name == "wandb" else {}
+            if name == "wandb" and wandb_id:
+                extra.update(id=wandb_id, resume="allow")
             loggers.append(instantiate(lg, **extra))
     return loggers
 
@@ -134,7 +138,13 @@ def run(cfg: DictConfig) -> dict:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    previous = slurm.previous_record(run_dir)  # a requeued Slurm job continues its own record
     record = RunRecord(run_dir, resolved, int(cfg.seed), choices, overrides)
+    wandb_id = None
+    if (info := slurm.job_info()) is not None:
+        wandb_id = slurm.wandb_run_id(previous) if "wandb" in (cfg.get("logger") or {}) else None
+        record.data.update(slurm=info, wandb_id=wandb_id)
+        record.save()
     trainer = None
     status, error, exit_code = "failed", None, 1
     try:
@@ -142,11 +152,13 @@ def run(cfg: DictConfig) -> dict:
         datamodule = instantiate(cfg.data)
         model = instantiate(cfg.model)
         callbacks = instantiate_all(cfg.get("callbacks"))
-        loggers = instantiate_loggers(cfg.get("logger"), resolved)
+        loggers = instantiate_loggers(cfg.get("logger"), resolved, wandb_id)
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                               default_root_dir=str(run_dir),
                               enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun)
-        ckpt = _resume_path(cfg.get("resume"), run_dir)
+        ckpt = _resume_path(cfg.get("resume"), run_dir) or slurm.requeue_checkpoint(run_dir)
+        if ckpt and record.data.get("slurm"):
+            record.data["slurm"]["resumed_from"] = ckpt
         if hasattr(datamodule, "describe"):
             record.data["data"] = datamodule.describe()
             record.save()
@@ -177,7 +189,12 @@ def run(cfg: DictConfig) -> dict:
         raise
     finally:
         torch.set_num_threads(threads_before)
-        record.data["wandb_dir"] = finish_wandb(exit_code=0 if status == "finished" else 1)
+        try:
+            record.data["wandb_dir"] = finish_wandb(exit_code=0 if status == "finished" else 1)
+        except Exception as e:  # Slurm's SIGTERM (requeue, scancel) also ends W&B's service process
+            if status != "interrupted":
+                raise
+            log.warning("knowloc: W&B run not finished cleanly on interrupt: %s", e)
         record.finish(status, _final_metrics(trainer), error)
     if status == "finished" and not multirun:
         _report(record.data, run_dir)
