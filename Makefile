@@ -30,7 +30,7 @@ browser:
 
 # The Slurm tests start a single-node Slurm 22.05 (munged, slurmctld, slurmd) from Debian's packages.
 slurm:
-	@command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null || { \
+	@test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/sbin/munged && command -v sbatch >/dev/null || { \
 	  echo "installing Debian's slurm-wlm and munge for the Slurm tests"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq slurm-wlm munge; }

@@ -32,9 +32,9 @@ class PoisonAt(L.Callback):
 
 
 class HoldAt(L.Callback):
-    """On a job's first start only (``SLURM_RESTART_COUNT`` unset or 0), write ``marker`` when
-    ``trainer.global_step`` reaches ``step`` and wait there up to ``seconds`` (until killed or
-    SIGTERM), so that a test can requeue the job at a known point of training."""
+    """The first job to reach ``trainer.global_step == step`` creates ``marker`` (holding its run
+    folder) and waits there up to ``seconds``, until SIGTERM or killed, so that a test can requeue
+    or cancel it at a known point of training; later jobs and later starts, finding the marker, go on."""
 
     def __init__(self, step: int, marker: str, seconds: float = 120):
         self.step, self.marker, self.seconds = step, marker, seconds
@@ -42,11 +42,15 @@ class HoldAt(L.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         import os
         import time
-        from pathlib import Path
 
-        if trainer.global_step != self.step or int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0):
+        if trainer.global_step != self.step:
             return
-        Path(self.marker).write_text(str(trainer.global_step))
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, str(trainer.default_root_dir).encode())
+        os.close(fd)
         end = time.time() + self.seconds
         while time.time() < end and not trainer.received_sigterm:
             time.sleep(0.1)

@@ -79,7 +79,7 @@ def test_sweep_runs_every_job_on_slurm_and_compares_as_a_local_sweep(slurm, tmp_
         info = s["slurm"]
         assert completed[info["raw_job_id"]]["JobState"] == "COMPLETED"
         assert slurm.job(info["job_id"])["JobState"] == "COMPLETED"
-        assert info["partition"] == slurm.partition and info["restarts"] == 0
+        assert info["partition"] == slurm.partition and info["restarts"] == 0 and "continued_from" not in info
         assert f"job_id={info['job_id']}" in Path(info["log"]).read_text()  # submitit's log of this job
         job_ids.add(info["job_id"])
         wb = summarize(s["wandb_dir"])
@@ -132,7 +132,7 @@ def test_requeued_job_resumes_and_a_diverging_job_fails_alone(slurm, tmp_path):
     assert s["status"] == "finished", s["error"]
     assert s["slurm"]["job_id"] == job_id and s["slurm"]["restarts"] == 1
     assert int(slurm.job(job_id)["Restarts"]) == 1
-    assert s["slurm"]["resumed_from"] == str(sweep / "0" / "checkpoints" / "last.ckpt")
+    assert s["slurm"]["continued_from"] == str(sweep / "0" / "checkpoints" / "last.ckpt")
     assert s["wandb_id"] == first["wandb_id"]
     # one W&B run: both starts wrote offline-run-<time>-<id> with the same id; the second ends it
     attempts = sorted((sweep / "0" / "wandb").glob("offline-run-*"))
@@ -165,3 +165,40 @@ def _wait(ready, timeout: float, what: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_cancelled_sweep_submitted_again_continues_each_job(slurm, tmp_path):
+    """``scancel`` a sweep while one job waits inside epoch 2 and the other has finished, stop the
+    submitting command (as Ctrl-C would), submit the same command again: the cut job continues from
+    its epoch-1 checkpoint, the finished one is only tested again; both end as uninterrupted runs."""
+    sweep, marker = tmp_path / "sweep", tmp_path / "held"
+    base = ["seed=5", "data.first_n=2000", "trainer.max_epochs=2", "threads=1", "logger=csv"]
+    args = ["-m", *base, "activation=relu,tanh", "+callbacks.hold._target_=faults.HoldAt",
+            "+callbacks.hold.step=30", "+callbacks.hold.seconds=600", f"+callbacks.hold.marker={marker}",
+            *ON_SLURM, f"hydra.sweep.dir={sweep}"]
+    first = _start(slurm, tmp_path, *args)
+    try:
+        _wait(lambda: marker.exists() and len([r for _, r in find_runs([sweep]) if r["status"] == "finished"]) == 1,
+              200, "one job to finish and the other to wait")
+        cut = Path(marker.read_text()).name
+        done = "1" if cut == "0" else "0"
+        array = read_summary(sweep / cut)["slurm"]["job_id"].split("_")[0]
+        slurm.run("scancel", array)
+        _wait(lambda: slurm.run("squeue", "-h").strip() == "", 60, "the queue to be empty")
+    finally:
+        first.kill()
+        first.communicate()
+    before = {d.name: s for d, s in find_runs([sweep])}
+    assert before[cut]["status"] != "finished"
+    p = _knowloc(slurm, tmp_path, *args, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    act = before[cut]["choices"]["activation"]
+    ref = _knowloc(slurm, tmp_path, *base, f"activation={act}", f"hydra.run.dir={tmp_path / 'ref'}")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    for job in (cut, done):
+        s = read_summary(sweep / job)
+        assert s["status"] == "finished" and s["slurm"]["continued_from"].endswith("last.ckpt")
+        assert s["slurm"]["job_id"] != before[job]["slurm"]["job_id"]  # a new Slurm job, the same record
+    assert read_summary(sweep / done)["metrics"] == before[done]["metrics"]
+    assert read_summary(sweep / cut)["metrics"] == pytest.approx(read_summary(tmp_path / "ref")["metrics"], abs=1e-6)

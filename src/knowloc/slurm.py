@@ -5,8 +5,9 @@ preempts a job, or sends the signal before its time limit (``--signal=USR2@<sign
 submitit calls the launcher's ``checkpoint()``, which resubmits the same job (same overrides, same
 run folder) and runs ``scontrol requeue``; an administrator's ``scontrol requeue`` does the same
 from outside. Either way the job starts again with ``SLURM_RESTART_COUNT`` = restarts so far, and
-:func:`requeue_checkpoint` makes it continue from the run folder's ``checkpoints/last.ckpt``
+:func:`continue_from` makes it continue from the run folder's ``checkpoints/last.ckpt``
 (written at every epoch end), with the W&B run id of :func:`wandb_run_id` and the same record.
+The same holds for a cancelled sweep submitted again with the same command and sweep folder.
 
 The record of a Slurm job holds ``slurm`` = :func:`job_info` (job id, restarts, node, log files),
 so a sweep summary can say which Slurm job failed and where its log is (:func:`describe`).
@@ -58,25 +59,31 @@ def job_info() -> dict[str, Any] | None:
             "submit_dir": os.environ.get("SLURM_SUBMIT_DIR")}
 
 
-def previous_record(run_dir: str | Path) -> dict | None:
-    """The record the job's earlier start left in its run folder (None on a first start)."""
+def previous_record(run_dir: str | Path, overrides: list[str]) -> dict | None:
+    """The record an earlier start of the same Slurm job left in its run folder, else None.
+
+    The same job: a record with a ``slurm`` entry and the same overrides, written by an earlier
+    start (a requeue) or by the same sweep submitted again into the same folder (resuming a
+    cancelled sweep)."""
     path = Path(run_dir) / SUMMARY
-    if restarts() == 0 or not path.is_file():
+    if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+    same = data.get("slurm") and list(data.get("overrides") or []) == list(overrides)
+    return data if same else None
 
 
-def requeue_checkpoint(run_dir: str | Path) -> str | None:
-    """``<run>/checkpoints/last.ckpt`` when this is a restarted Slurm job that saved one, else None.
+def continue_from(run_dir: str | Path, previous: dict | None) -> str | None:
+    """``<run>/checkpoints/last.ckpt`` when an earlier start of this job (``previous``) saved one.
 
-    last.ckpt is written at epoch ends only, so the restarted job repeats the cut epoch from its
-    start, with the same data order (seeded per epoch) and the restored optimizer: its final
-    weights and metrics are those of an uninterrupted run."""
+    last.ckpt is written at epoch ends only, so the job repeats the cut epoch from its start, with
+    the same data order (seeded per epoch) and the restored optimizer state: its final weights and
+    metrics are those of an uninterrupted run. A job that had finished is only tested again."""
     path = Path(run_dir) / "checkpoints" / "last.ckpt"
-    return str(path) if restarts() > 0 and path.is_file() else None
+    return str(path) if previous is not None and path.is_file() else None
 
 
 def wandb_run_id(previous: dict | None) -> str:

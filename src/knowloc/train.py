@@ -138,10 +138,11 @@ def run(cfg: DictConfig) -> dict:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    previous = slurm.previous_record(run_dir)  # a requeued Slurm job continues its own record
+    info = slurm.job_info()  # a requeued (or resubmitted) Slurm job continues its own record
+    previous = slurm.previous_record(run_dir, overrides) if info else None
     record = RunRecord(run_dir, resolved, int(cfg.seed), choices, overrides)
     wandb_id = None
-    if (info := slurm.job_info()) is not None:
+    if info is not None:
         wandb_id = slurm.wandb_run_id(previous) if "wandb" in (cfg.get("logger") or {}) else None
         record.data.update(slurm=info, wandb_id=wandb_id)
         record.save()
@@ -156,9 +157,9 @@ def run(cfg: DictConfig) -> dict:
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                               default_root_dir=str(run_dir),
                               enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun)
-        ckpt = _resume_path(cfg.get("resume"), run_dir) or slurm.requeue_checkpoint(run_dir)
+        ckpt = _resume_path(cfg.get("resume"), run_dir) or slurm.continue_from(run_dir, previous)
         if ckpt and record.data.get("slurm"):
-            record.data["slurm"]["resumed_from"] = ckpt
+            record.data["slurm"]["continued_from"] = ckpt
         if hasattr(datamodule, "describe"):
             record.data["data"] = datamodule.describe()
             record.save()
