@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 export WANDB_MODE ?= offline
 
-.PHONY: install browser run test bench clean
+.PHONY: install browser slurm run test bench clean
 
 # Install once; again only when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
@@ -28,8 +28,15 @@ browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: install browser
-	$(PY) -m pytest -q
+# The Slurm tests start a single-node Slurm 22.05 (munged, slurmctld, slurmd) from Debian's packages.
+slurm:
+	@test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/sbin/munged && command -v sbatch >/dev/null || { \
+	  echo "installing Debian's slurm-wlm and munge for the Slurm tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq slurm-wlm munge; }
+
+test: install browser slurm
+	$(PY) -m pytest -q -rs
 
 $(BENCH_STAMP): $(STAMP) constraints-bench.txt
 	$(PY) -m pip install -q -c constraints.txt -c constraints-bench.txt -e '.[dev,bench]'

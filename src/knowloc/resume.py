@@ -113,3 +113,15 @@ def interrupted_line(trainer, run_dir: Path, overrides: list[str]) -> str:
     if (run_dir / "checkpoints" / "last.ckpt").is_file():
         return f"knowloc: interrupted {where}; run folder {run_dir}; resume with: {resume_command(run_dir, overrides)}"
     return f"knowloc: interrupted {where}; run folder {run_dir}; no checkpoint yet, so run it again to start over"
+
+
+def continue_slurm_job(run_dir: Path, previous: dict | None) -> Resume | None:
+    """A requeued (or resubmitted) Slurm job continues from its own ``checkpoints/last.ckpt``, with the
+    W&B run id its earlier start recorded (:mod:`knowloc.slurm`); None when there is nothing to continue."""
+    from knowloc import slurm
+
+    path = slurm.continue_from(run_dir, previous)
+    if path is None:
+        return None
+    ckpt = read_checkpoint("slurm requeue", Path(path))
+    return Resume(Path(path), int(ckpt["global_step"]), True, (previous or {}).get("wandb_id"))

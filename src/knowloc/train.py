@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from knowloc import slurm
 from knowloc.errors import DivergenceError, UserError
 from knowloc.records import RunRecord, device_info
 from knowloc.validation import validate
@@ -91,11 +92,12 @@ def instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in node.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
-def instantiate_loggers(node: DictConfig | None, resolved: dict, resume=None) -> list:
+def instantiate_loggers(node: DictConfig | None, resolved: dict, resume=None, wandb_id: str | None = None) -> list:
     """The loggers of the ``logger`` group; W&B gets the resolved config as its run config (passed
     non-recursively, so the ``_target_`` nodes inside it are not instantiated a second time).
     Resuming in the same folder (``resume``: :class:`knowloc.resume.Resume`) continues the W&B run
-    (same id) and keeps the CSV rows logged before the checkpoint."""
+    (same id) and keeps the CSV rows logged before the checkpoint; ``wandb_id`` (a Slurm job's id,
+    kept over requeues) names the W&B run, resumed if a run with that id exists."""
     from hydra.utils import instantiate
 
     same = resume is not None and resume.same_folder
@@ -105,8 +107,9 @@ def instantiate_loggers(node: DictConfig | None, resolved: dict, resume=None) ->
             extra = {}
             if name == "wandb":
                 extra = {"run_config": resolved, "_recursive_": False}
-                if same and resume.wandb_id:
-                    extra["run_id"] = resume.wandb_id
+                run_id = wandb_id or (resume.wandb_id if same else None)
+                if run_id:
+                    extra["run_id"] = run_id
             elif name == "csv" and same:
                 extra = {"resume_step": resume.global_step}
             loggers.append(instantiate(lg, **extra))
@@ -164,7 +167,18 @@ def run(cfg: DictConfig) -> dict:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    info = slurm.job_info()  # a requeued (or resubmitted) Slurm job continues its own record
+    previous = slurm.previous_record(run_dir, overrides) if info else None
+    if resume is None and previous is not None:
+        from knowloc.resume import continue_slurm_job
+
+        resume = continue_slurm_job(run_dir, previous)
     record = RunRecord(run_dir, resolved, int(cfg.seed), choices, overrides)
+    wandb_id = None
+    if info is not None:
+        wandb_id = slurm.wandb_run_id(previous) if "wandb" in (cfg.get("logger") or {}) else None
+        record.data.update(slurm=info, wandb_id=wandb_id)
+        record.save()
     trainer = None
     started = False
     status, error, exit_code = "failed", None, 1
@@ -175,11 +189,13 @@ def run(cfg: DictConfig) -> dict:
         callbacks = instantiate_all(cfg.get("callbacks"))
         check_before_training(datamodule, model, callbacks)
         loggers = instantiate_loggers(cfg.get("logger"), {**resolved, "choices": choices, "overrides": overrides},
-                                      resume)
+                                      resume, wandb_id)
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                               default_root_dir=str(run_dir),
                               enable_progress_bar=bool(cfg.trainer.get("enable_progress_bar", True)) and not multirun)
         record.data["device"] = device_info(trainer)
+        if resume is not None and record.data.get("slurm"):
+            record.data["slurm"]["continued_from"] = str(resume.path)
         if hasattr(datamodule, "describe"):
             record.data["data"] = datamodule.describe()
             record.save()
@@ -211,8 +227,13 @@ def run(cfg: DictConfig) -> dict:
         raise
     finally:
         torch.set_num_threads(threads_before)
-        record.data["wandb_dir"] = finish_wandb(exit_code=0 if status == "finished" else 1)
-        record.data["wandb_id"] = wandb_run_id(record.data["wandb_dir"])
+        try:
+            record.data["wandb_dir"] = finish_wandb(exit_code=0 if status == "finished" else 1)
+        except Exception as e:  # Slurm's SIGTERM (requeue, scancel) also ends W&B's service process
+            if status != "interrupted":
+                raise
+            log.warning("knowloc: W&B run not finished cleanly on interrupt: %s", e)
+        record.data["wandb_id"] = wandb_run_id(record.data.get("wandb_dir")) or record.data.get("wandb_id")
         record.finish(status, _final_metrics(trainer), error)
         if status == "failed" and not started and error is not None and exit_code == UserError.exit_code:
             discard_unstarted(run_dir)
