@@ -133,8 +133,10 @@ def run(cfg: DictConfig) -> dict:
     threads_before = torch.get_num_threads()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
+    torch_threads = torch.get_num_threads()
     resolved = OmegaConf.to_container(cfg, resolve=True)
     record = RunRecord(run_dir, resolved, int(cfg.seed), choices, overrides)
+    record.data["torch_threads"] = torch_threads  # the thread count the job ran with
     trainer = None
     status, error, exit_code = "failed", None, 1
     try:

@@ -62,6 +62,7 @@ def _equality_run(v) -> bool:
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": int_at_least(0),
+    "threads": optional(int_at_least(1)),
     "trainer.max_epochs": optional(int_at_least(-1)),
     "trainer.max_steps": int_at_least(-1),
     "data.batch_size": int_at_least(1),
