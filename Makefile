@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 export WANDB_MODE ?= offline
 
-.PHONY: install browser slurm run test bench clean
+.PHONY: install browser slurm run test bench results clean
 
 # Install once; again only when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
@@ -45,6 +45,11 @@ $(BENCH_STAMP): $(STAMP) constraints-bench.txt
 bench: $(BENCH_STAMP)
 	$(PY) bench/run.py
 	$(PY) -m pytest -q -m slow
+
+# Every README result block, regenerated from runs (not part of `make test`; takes long at full scale).
+#   make results [FAMILY=localization] [RESULTS_SEEDS=2]
+results: install
+	FAMILY="$(FAMILY)" RESULTS_SEEDS="$(RESULTS_SEEDS)" $(PY) -m knowloc.results
 
 clean:
 	rm -rf $(VENV) outputs multirun bench/results.json

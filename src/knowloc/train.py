@@ -166,6 +166,7 @@ def run(cfg: DictConfig) -> dict:
     threads_before = torch.get_num_threads()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
+    torch_threads = torch.get_num_threads()
     resolved = OmegaConf.to_container(cfg, resolve=True)
     info = slurm.job_info()  # a requeued (or resubmitted) Slurm job continues its own record
     previous = slurm.previous_record(run_dir, overrides) if info else None
@@ -179,6 +180,7 @@ def run(cfg: DictConfig) -> dict:
         wandb_id = slurm.wandb_run_id(previous) if "wandb" in (cfg.get("logger") or {}) else None
         record.data.update(slurm=info, wandb_id=wandb_id)
         record.save()
+    record.data["torch_threads"] = torch_threads  # the thread count the job ran with
     trainer = None
     started = False
     status, error, exit_code = "failed", None, 1

@@ -78,6 +78,7 @@ def _image_classes(v) -> bool:
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": int_at_least(0),
+    "threads": optional(int_at_least(1)),
     # 0 would test the untrained net (and write no checkpoint); -1: no limit
     "trainer.max_epochs": ((lambda v: v is None or (_int(v) and (v == -1 or v >= 1))),
                            "null, -1 (no limit) or an integer >= 1"),
