@@ -180,13 +180,13 @@ def test_layer_zero_is_the_input():
 
 
 def test_data_start_spans_the_difference_subspace_at_the_input():
-    """At the input, a != b spreads x along the four (a - b) directions and a = b does not, so the
-    data start of restart 0 is the hand-built a=b subspace (and c - d for c=d); restart 1 (the
-    opposite sign) and further restarts are other starts."""
+    """At the input, a != b spreads x along the four (a - b) directions (and shrinks it along a + b),
+    so the data start of restart 0 is the hand-built a=b subspace (c - d for c=d); restart 1 (largest
+    |eigenvalue|) at k = 8 is span(a, b), which holds a=b too; restart 2 is random, as drawn."""
     from knowloc.alignment.starts import data_starts
 
     t = _triples(6000)
-    configs = [(4, "ab"), (4, "cd"), (4, "both")]
+    configs = [(4, "ab"), (4, "cd"), (4, "both"), (8, "ab")]
     base = random_orthogonal(3 * len(configs), 16, torch.Generator().manual_seed(0))
     out = data_starts(t.x.transpose(0, 1), t.ab, t.cd, configs, base)
     eye = out @ out.transpose(-1, -2)
@@ -195,8 +195,10 @@ def test_data_start_spans_the_difference_subspace_at_the_input():
     assert _cosines(out[0, :4], ab).min() > 0.98
     assert _cosines(out[1, :4], cd).min() > 0.98
     assert _cosines(out[2, :4], ab).min() > 0.98 and _cosines(out[2, 4:8], cd).min() > 0.98
-    assert _cosines(out[3, :4], ab).max() < 0.5  # restart 1: the directions that shrink when a != b
-    assert torch.equal(out[6:], base[6:])  # restart 2: random, as drawn
+    span_ab = torch.eye(16, dtype=torch.float64)[:8]  # the coordinates of a and b
+    assert _cosines(out[4 + 3, :8], span_ab).min() > 0.98  # restart 1, k = 8, a=b
+    assert _cosines(out[3, :8], span_ab).min() < 0.9  # restart 0 at k = 8 is not span(a, b)
+    assert torch.equal(out[8:], base[8:])  # restart 2: random, as drawn
 
 
 def test_search_at_the_input_finds_the_difference_subspace(tmp_path):
