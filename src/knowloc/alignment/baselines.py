@@ -15,21 +15,41 @@ import math
 import torch
 from torch import nn
 
-from knowloc.alignment.interchange import counterfactual, forward_from
+from knowloc.alignment.interchange import activation_index, counterfactual, forward_from
 
 
 @torch.no_grad()
 def neuron_iia(net: nn.Module, layer: int, h: torch.Tensor, ab: torch.Tensor, cd: torch.Tensor,
                m_ab: torch.Tensor, m_cd: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """IIA (all pairs) of P neuron-mask pairs (m_ab, m_cd: (P, d)); gates follow the masks
-    (a non-empty m_ab takes V_ab from source_ab, likewise for c=d)."""
+    (a non-empty m_ab takes V_ab from source_ab, likewise for c=d).
+
+    h' = h_b + m_ab * (h_s1 - h_b) + m_cd * (h_s2 - h_b). When the next module is a Linear
+    (W, b), its pre-activation is computed as z' = (h_b W^T + b) + (h_s1 - h_b) (m_ab * W^T) + ...,
+    with the masks folded into the small d x d' weight instead of a (P, n, d) copy of the pairs."""
     hb, d1, d2 = h[0], h[1] - h[0], h[2] - h[0]
+    start = activation_index(net, layer) + 1
+    rest = list(net._modules.values())[start:]
+    first = rest[0] if rest and isinstance(rest[0], nn.Linear) else None
+    use_ab, use_cd = bool(m_ab.any()), bool(m_cd.any())
+    if first is not None:
+        zb = first(hb)
+        wt = first.weight.T  # (d, d')
     out = []
     for i in range(0, len(m_ab), chunk):
-        a, c = m_ab[i:i + chunk, None, :], m_cd[i:i + chunk, None, :]
-        hp = hb + a * d1 + c * d2
-        y = counterfactual(ab, cd, (a.sum(-1) > 0).long(), (c.sum(-1) > 0).long())
-        out.append((forward_from(net, layer, hp).argmax(-1) == y).to(h.dtype).mean(1))
+        a, c = m_ab[i:i + chunk], m_cd[i:i + chunk]
+        y = counterfactual(ab, cd, (a.sum(-1) > 0).long()[:, None], (c.sum(-1) > 0).long()[:, None])
+        if first is not None:
+            z = zb.expand(len(a), *zb.shape)
+            if use_ab:
+                z = z + d1 @ (a[:, :, None] * wt)
+            if use_cd:
+                z = z + d2 @ (c[:, :, None] * wt)
+            for m in rest[1:]:
+                z = m(z)
+        else:
+            z = forward_from(net, layer, hb + a[:, None] * d1 + c[:, None] * d2)
+        out.append((z.argmax(-1) == y).to(h.dtype).mean(1))
     return torch.cat(out)
 
 
