@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
+import time
 from pathlib import Path
 
 import pytest
@@ -173,15 +173,28 @@ def test_table_and_figure_of_one_name_get_distinct_wandb_keys(tmp_path):
 
     from knowloc import artifacts
     from knowloc.tracking import finish_wandb, wandb_logger
-    from wandb_records import summarize
+    from wandb_records import records
 
     trainer = L.Trainer(logger=wandb_logger(str(tmp_path)), default_root_dir=str(tmp_path),
                         enable_progress_bar=False, enable_model_summary=False)
     artifacts.save_table(trainer, "neurons/act3_anomalies", pd.DataFrame({"unit": [1, 2], "score": [0.5, 0.25]}))
     artifacts.save_figure(trainer, "neurons/act3_anomalies", plt.figure())
     folder = finish_wandb()
-    keys = summarize(folder)["history_keys"]
-    assert {"neurons/act3_anomalies", "neurons/act3_anomalies_table"} <= keys
+    (wb_file,) = Path(folder).glob("run-*.wandb")
+    kinds: dict = {}
+    for _ in range(60):  # W&B's service writes the file's last records just after finish returns
+        recs = records(wb_file)
+        if any(r.WhichOneof("record_type") == "exit" for r in recs):
+            break
+        time.sleep(0.5)
+    for r in recs:
+        if r.WhichOneof("record_type") == "history":
+            for item in r.history.item:
+                path = list(item.nested_key) or [item.key]
+                if path[-1] == "_type":
+                    kinds[path[0]] = json.loads(item.value_json)
+    assert kinds["neurons/act3_anomalies_table"] == "table-file"
+    assert kinds["neurons/act3_anomalies"] == "image-file"
     assert (tmp_path / "neurons" / "act3_anomalies.csv").is_file()
     assert (tmp_path / "neurons" / "act3_anomalies.png").is_file()
 
