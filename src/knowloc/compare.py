@@ -268,7 +268,7 @@ HELP_OUT = ("folder for the outputs (default: the first PATH): compare_<by>_<met
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="knowloc compare", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="knowloc compare", description=__doc__.split("\n\n")[0].replace("``", ""),
                                 epilog="Intervals: logit t for accuracies (stays in [0, 1]), Fisher-z t for "
                                        "correlations (stays in [-1, 1]), t otherwise; n=1 gives none.")
     p.add_argument("paths", nargs="+", help="sweep folders, run folders or summary.json files")
