@@ -124,3 +124,10 @@ def test_pixel_padding_gives_lenet5_its_32x32_input():
     net, net28 = LeNet5(input_size=32), LeNet5(input_size=28)
     assert net.conv1.padding == (0, 0) and net28.conv1.padding == (2, 2)
     assert net(x[:5]).shape == (5, 10) and net.fc1.in_features == net28.fc1.in_features == 400
+
+
+def test_ablation_of_a_missing_validation_split_is_one_line(knowloc_cli):
+    r = knowloc_cli("experiment=ablation_seed", "logger=none", "trainer.max_epochs=1", "callbacks.ablation.split=val")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("knowloc: error:")]
+    assert "callbacks.ablation.split='val'" in line and "data.ranges.val" in line
