@@ -45,6 +45,12 @@ def main(argv: list[str]) -> int:
         print(f"[{path.stem}: {time.time() - t0:.1f} s]")
         out.write_text(json.dumps(results, indent=2, sort_keys=True))
     print(f"wrote {out}")
+    if not argv:  # a full run: the committed figures and the README's table follow it
+        sys.path.insert(0, str(HERE))
+        from readme import publish
+
+        publish(out)
+        print("wrote docs/results/bench.json and the README's benchmark table")
     return 1 if failed else 0
 
 
