@@ -1,7 +1,7 @@
 """Trained vs frozen conv layers (and how far the trained weights move) on the embedded set.
 
-For each preset in ``PRESETS`` (the one place to edit: name -> extra overrides), one multirun
-``experiment=freeze +snapshots=default freeze=none,conv`` over ``SEEDS`` seeds and ``EPOCHS``
+For each preset in ``PRESETS`` (the one place to edit: name -> overrides), one multirun
+``<preset> +snapshots=default freeze=none,conv`` over ``SEEDS`` seeds and ``EPOCHS``
 epochs. Reported: test accuracy per arm (mean, t interval), the gap trained − frozen paired by
 seed (mean, t interval, paired t-test p), and the trained arm's change of every layer from
 initialisation after the last epoch: relative L2 ‖W_T − W_0‖/‖W_0‖, cosine(W_T, W_0) and the
@@ -18,9 +18,10 @@ from knowloc.stats import mean_ci
 
 SEEDS = 5
 EPOCHS = 5
-#: preset name -> overrides added to every job (i19a's seed-protocol preset goes here as a second entry)
+#: preset name -> its overrides, the experiment included (the seed-protocol preset goes here as a second
+#: entry, e.g. "seed protocol": ["experiment=<its preset>"]); each preset is one multirun
 PRESETS: dict[str, list[str]] = {
-    "knowloc default": [],
+    "knowloc default": ["experiment=freeze"],
 }
 LAYERS = ("conv1", "conv2", "fc1", "fc2")
 MEASURES = {"rel_dist_init": "relative L2 from init", "cos_init": "cosine to init", "sign_flip_init": "signs flipped"}
@@ -31,8 +32,8 @@ def _slug(name: str) -> str:
 
 
 def steps(seeds: int) -> list[Step]:
-    return [Step(_slug(name), ["experiment=freeze", "+snapshots=default", "freeze=none,conv", f"seed=range({seeds})",
-                               f"trainer.max_epochs={EPOCHS}", "logger=csv", *extra], multirun=True,
+    return [Step(_slug(name), [*extra, "+snapshots=default", "freeze=none,conv", f"seed=range({seeds})",
+                               f"trainer.max_epochs={EPOCHS}", "logger=csv"], multirun=True,
                  meta={"preset": name}) for name, extra in PRESETS.items()]
 
 
