@@ -53,17 +53,20 @@ def _finish(proc: subprocess.Popen, timeout: float = 240) -> str:
     return err
 
 
-def _table(cluster, tmp_path, folder) -> list[str]:
-    p = _knowloc(cluster, tmp_path, "compare", str(folder), "--by", "activation", "--metric", "test/acc")
-    assert p.returncode == 0, p.stderr
-    return [line for line in p.stdout.splitlines() if line.strip() and not line.startswith("wrote ")]
+def _table(capsys, folder) -> list[str]:
+    """``knowloc compare FOLDER --by activation --metric test/acc``: the table's lines."""
+    from knowloc.compare import main as compare
+
+    capsys.readouterr()
+    compare([str(folder), "--by", "activation", "--metric", "test/acc"])
+    return [line for line in capsys.readouterr().out.splitlines() if line.strip() and not line.startswith("wrote ")]
 
 
 def _weights(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
 
 
-def test_sweep_runs_every_job_on_slurm_and_compares_as_a_local_sweep(slurm, tmp_path):
+def test_sweep_runs_every_job_on_slurm_and_compares_as_a_local_sweep(slurm, tmp_path, capsys):
     sweep, local = tmp_path / "slurm", tmp_path / "local"
     twin = _start(slurm, tmp_path, *GRID, f"hydra.sweep.dir={local}", "logger=csv")
     p = _knowloc(slurm, tmp_path, *GRID, *ON_SLURM, f"hydra.sweep.dir={sweep}")
@@ -91,7 +94,8 @@ def test_sweep_runs_every_job_on_slurm_and_compares_as_a_local_sweep(slurm, tmp_
     assert len(groups) == 1 and next(iter(groups)).startswith("sweep-")
 
     _finish(twin)
-    assert _table(slurm, tmp_path, sweep) == _table(slurm, tmp_path, local)
+    table = _table(capsys, sweep)
+    assert len(table) == 4 and table == _table(capsys, local)  # header, rule, relu, tanh
     by_job = lambda folder: {(s["choices"]["activation"], s["seed"]): s["metrics"] for _, s in find_runs([folder])}
     on_slurm, here = by_job(sweep), by_job(local)
     assert on_slurm.keys() == here.keys()
@@ -202,3 +206,27 @@ def test_cancelled_sweep_submitted_again_continues_each_job(slurm, tmp_path):
         assert s["slurm"]["job_id"] != before[job]["slurm"]["job_id"]  # a new Slurm job, the same record
     assert read_summary(sweep / done)["metrics"] == before[done]["metrics"]
     assert read_summary(sweep / cut)["metrics"] == pytest.approx(read_summary(tmp_path / "ref")["metrics"], abs=1e-6)
+
+
+def test_a_slurm_job_continues_only_its_own_record(tmp_path, monkeypatch):
+    """No cluster needed: which earlier record and checkpoint a (re)started job takes up."""
+    from knowloc.slurm import continue_from, previous_record, wandb_run_id
+    from knowloc.records import write_json
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    record = {"status": "interrupted", "overrides": ["seed=1"], "slurm": {"job_id": "7_0"}, "wandb_id": "abc12345"}
+    write_json(tmp_path / "summary.json", record)
+    for var in ("SLURM_RESTART_COUNT", "SUBMITIT_FOLDER"):
+        monkeypatch.delenv(var, raising=False)
+    assert previous_record(tmp_path, ["seed=1"]) is None  # a first start outside submitit starts afresh
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    prev = previous_record(tmp_path, ["seed=1"])
+    assert prev == record and continue_from(tmp_path, prev) == str(tmp_path / "checkpoints" / "last.ckpt")
+    assert wandb_run_id(prev) == "abc12345"
+    assert previous_record(tmp_path, ["seed=2"]) is None  # another job's folder
+    write_json(tmp_path / "summary.json", {**record, "slurm": None})
+    assert previous_record(tmp_path, ["seed=1"]) is None  # a local run's record
+    assert continue_from(tmp_path, None) is None
+    new = wandb_run_id(None)
+    assert len(new) == 8 and new.isalnum() and new != wandb_run_id(None)

@@ -64,9 +64,10 @@ def previous_record(run_dir: str | Path, overrides: list[str]) -> dict | None:
 
     The same job: a record with a ``slurm`` entry and the same overrides, written by an earlier
     start (a requeue) or by the same sweep submitted again into the same folder (resuming a
-    cancelled sweep)."""
+    cancelled sweep). Only for restarted jobs and jobs of the submitit launcher: a command typed
+    twice inside ``salloc`` into one folder starts afresh."""
     path = Path(run_dir) / SUMMARY
-    if not path.is_file():
+    if not path.is_file() or (restarts() == 0 and "SUBMITIT_FOLDER" not in os.environ):
         return None
     try:
         data = json.loads(path.read_text())
