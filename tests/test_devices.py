@@ -236,3 +236,30 @@ def test_unknown_accelerator_is_one_line(knowloc_cli):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     line = res.stderr.strip().splitlines()[-1]
     assert line.startswith("knowloc: error: trainer.accelerator") and "gpux" in line and "auto" in line
+
+
+# -- the ablation matrix's low-rank way -------------------------------------------------------------
+@pytest.mark.parametrize("method", ["zero", "mean", "resample"])
+def test_ablation_low_rank_update_equals_the_full_suffix(method):
+    """act3 -> fc2 (linear): the rank-1 / low-rank update of fc2's pre-activation gives the same
+    predictions as running the whole suffix on the ablated copies, for single units and sets; and
+    it makes its tensors where the cached layer output is."""
+    from knowloc.models import LeNet5
+    from knowloc.neurons.ablation import AblationEvaluator
+
+    torch.manual_seed(0)
+    net = LeNet5().eval()
+    x, y, ref = torch.randn(300, 1, 28, 28), torch.randint(0, 10, (300,)), torch.randn(100, 1, 28, 28)
+    fast = AblationEvaluator(net, "act3", x, y, 10, method, ref, seed=1)
+    full = AblationEvaluator(net, "act3", x, y, 10, method, ref, seed=1)
+    full.linear = None  # the plain way: the whole suffix on every ablated copy
+    assert fast.linear is net.fc2
+    g = torch.Generator().manual_seed(0)
+    sets = [torch.randperm(120, generator=g)[:k].tolist() for k in (1, 2, 5, 20, 30)]
+    for masks in (torch.eye(120, dtype=torch.bool), fast.masks_of(sets)):
+        with strays_on_meta():
+            pred, margin = fast.evaluate(masks)
+            pred_only = fast.predictions(masks)
+        ref_pred, ref_margin = full.evaluate(masks)
+        assert torch.equal(pred, ref_pred) and torch.equal(pred_only, ref_pred)
+        assert (margin - ref_margin).abs().max().item() < 1e-4
