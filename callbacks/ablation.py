@@ -63,13 +63,13 @@ class AblationAnalysis(L.Callback):
         from knowloc.neurons.trace import get_layer
 
         get_layer(getattr(pl_module, "net", pl_module), self.layer, "callbacks.ablation.layer")
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self.check(pl_module)
         val = getattr(trainer.datamodule, "val_split", None)
         if self.split == "val" and val is not None and len(val) == 0:
             raise ConfigValueError("callbacks.ablation.split", self.split,
                                    "test (this data has no validation split; data.split=index needs data.ranges.val)")
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        self.check(pl_module)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         dm = trainer.datamodule

@@ -315,8 +315,9 @@ def test_alignment_page_data_is_the_runs_iia_table(tmp_path_factory):
         rows = list(csv.DictReader(f))
     header = sec["iia"]["header"]
     assert header == list(rows[0])
-    # layers x sizes x variables x methods (das, identity, random: no joint rotation without "both")
-    assert len(sec["iia"]["rows"]) == len(rows) == 2 * 2 * 2 * 3
+    # layers x sizes x variables x methods (das, das_random_start, identity, random: no joint rotation
+    # without "both")
+    assert len(sec["iia"]["rows"]) == len(rows) == 2 * 2 * 2 * 4
     for got, r in zip(sec["iia"]["rows"], rows):
         g = dict(zip(header, got))
         assert (g["layer"], g["variable"], g["method"]) == (r["layer"], r["variable"], r["method"])

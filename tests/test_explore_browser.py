@@ -346,11 +346,11 @@ def test_alignment_page_iia_vs_size_per_layer(page, served_root):
     for layer in ("1", "2"):
         card = page.locator(f"#align-charts [data-layer='{layer}']")
         assert card.locator("h3").inner_text() == f"layer {layer}: iia_changed (cd)"
-        assert card.locator(".legend span").all_inner_texts() == ["das", "identity", "random"]
-        assert card.locator("svg path").count() == 3
+        assert card.locator(".legend span").all_inner_texts() == ["das", "das_random_start", "identity", "random"]
+        assert card.locator("svg path").count() == 4
     shown = page.locator("#align-table tbody tr")
     expected = [r for r in rows if r["variable"] == "cd"]
-    assert shown.count() == len(expected) == 12
+    assert shown.count() == len(expected) == 16  # 2 layers x 2 sizes x 4 methods
     for k, r in enumerate(expected):
         row = shown.nth(k)
         assert row.locator("td[data-col='method']").inner_text() == r["method"]

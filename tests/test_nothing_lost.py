@@ -244,9 +244,10 @@ def test_readme_commands_run_from_the_venv():
     """``make run`` installs into .venv, which is not on PATH: README commands say .venv/bin/knowloc."""
     bare = []
     in_code = False
+    lang = ""
     for n, line in enumerate((ROOT / "README.md").read_text().splitlines(), 1):
         if line.strip().startswith("```"):
-            in_code = not in_code
-        elif in_code and line.strip().split(" ", 1)[0] in ("knowloc", "$knowloc"):
+            in_code, lang = not in_code, line.strip()[3:]
+        elif in_code and lang in ("", "bash", "sh", "shell") and line.strip().split(" ", 1)[0] in ("knowloc", "$knowloc"):
             bare.append(f"{n}: {line.strip()}")
     assert not bare, bare

@@ -21,6 +21,8 @@ ETA = elapsed · (N - done) / done (wall clock, so parallel launchers are accoun
 
 from __future__ import annotations
 
+from knowloc import slurm
+
 import json
 import os
 import sys
@@ -183,7 +185,9 @@ class SweepWatcher:
             print(f"{PREFIX} unfinished: {f.parent} (status {self.seen[f].get('status')})", file=self.out)
         for f, r in self.reported.items():
             if r.get("status") == "failed":
-                print(f"{PREFIX} failed: {f.parent}: {r.get('error')}", file=self.out)
+                where = slurm.describe(r)  # a Slurm job's id and log file, when it ran on Slurm
+                print(f"{PREFIX} failed: {f.parent}: {r.get('error')}" + (f" ({where})" if where else ""),
+                      file=self.out)
         self._table()
 
     def _table(self) -> None:

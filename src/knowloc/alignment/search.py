@@ -165,7 +165,7 @@ class AlignmentSearch(L.LightningModule):
         # whether or not the network was trained in the same job, on every device, and a resumed
         # search continues the sequence
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.global_step))
-        t = torch.randint(0, 3, (n,), generator=g).to(self.device)
+        t = torch.randint(0, 3, (n,), generator=g, device="cpu").to(self.device)
         g_ab = torch.where(joint[:, None], (t != 1).float(), fixed_ab[:, None])
         g_cd = torch.where(joint[:, None], (t != 0).float(), fixed_cd[:, None])
         return g_ab, g_cd

@@ -14,4 +14,4 @@ commands, the seed count and the thread count) plus CSV tables and PNG figures i
 from __future__ import annotations
 
 #: family name -> module under knowloc.results (the README block of the same name)
-FAMILIES = ("localization", "neurons", "snapshots", "alignment")
+FAMILIES = ("localization", "neurons", "snapshots", "alignment", "locate")

@@ -22,6 +22,8 @@ EPOCHS = 5
 #: entry, e.g. "seed protocol": ["experiment=<its preset>"]); each preset is one multirun
 PRESETS: dict[str, list[str]] = {
     "knowloc default": ["experiment=freeze"],
+    "seed protocol": ["experiment=freeze_seed"],
+    "He init, [0, 1] inputs": ["experiment=freeze", "model.net.init=he", "data.scaling=unit"],
 }
 LAYERS = ("conv1", "conv2", "fc1", "fc2")
 MEASURES = {"rel_dist_init": "relative L2 from init", "cos_init": "cosine to init", "sign_flip_init": "signs flipped"}
