@@ -7,7 +7,9 @@ without them (``snapshots=none``, also finishing its W&B run), in this process, 
 
 ratio = t_without / t_with (higher is better; >= 0.97 means at most 3% overhead). On a shared
 machine wall-clock times of separate fits vary by tens of percent, so two steadier figures come
-with it: ``cpu_ratio`` (this process's CPU time, all threads) and ``in_run_ratio`` = (t - h) / t,
+with it: ``cpu_ratio`` (this process's CPU time, all threads; on a machine busier than its cores,
+OpenMP threads waiting for each other burn CPU time too, so it is only steady on a quiet machine)
+and ``in_run_ratio`` = (t - h) / t,
 where h is the time Lightning's profiler measured inside the callback's hooks during the fit
 with the callback, and t that fit's time: the same run with and without the callback's work.
 """
@@ -63,9 +65,10 @@ def run() -> dict:
     with_s, without_s = [], []
     with tempfile.TemporaryDirectory() as tmp:
         fit_seconds(BASE + ["snapshots=none", "trainer.max_epochs=1", "data.first_n=300"], f"{tmp}/warm")
-        for r in range(REPEATS):  # alternating, so a busy spell of the machine hits both arms
-            without_s.append(fit_seconds(BASE + ["snapshots=none"], f"{tmp}/without{r}"))
-            with_s.append(fit_seconds(BASE, f"{tmp}/with{r}"))
+        for r in range(REPEATS):  # alternating, first one arm then the other, so neither always runs first
+            arms = [(without_s, ["snapshots=none"], "without"), (with_s, [], "with")]
+            for times, extra, name in arms if r % 2 == 0 else arms[::-1]:
+                times.append(fit_seconds(BASE + extra, f"{tmp}/{name}{r}"))
     t_without, t_with = min(r[0] for r in without_s), min(r[0] for r in with_s)
     c_without, c_with = min(r[1] for r in without_s), min(r[1] for r in with_s)
     in_run = [(t - sum(h.values())) / t for t, _, h in with_s]

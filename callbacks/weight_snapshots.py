@@ -29,10 +29,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
 
 import lightning as L
+import numpy as np
 import torch
 
 from knowloc.errors import ConfigValueError
-from knowloc.snapshots.changes import MEASURES, change, plot_changes
+from knowloc.snapshots.changes import MEASURES, change, flat64, plot_changes
 from knowloc.snapshots.layers import select_layers
 from knowloc.snapshots.store import DTYPES, FOLDER, SnapshotStore
 from knowloc.snapshots.views import SCALES, draw_filters
@@ -87,8 +88,8 @@ class WeightSnapshots(L.Callback):
         self._n = 0  # snapshots taken (written or pending)
         self._last_step: int | None = None
         self._batch_epoch = 0.0
-        self._init: dict[str, torch.Tensor] = {}  # worker-owned after on_train_start
-        self._prev: dict[str, torch.Tensor] = {}
+        self._init: dict[str, np.ndarray] = {}  # worker-owned after on_train_start
+        self._prev: dict[str, np.ndarray] = {}
         self._worker: ThreadPoolExecutor | None = None
         self._pending: deque[Future] = deque()
         self.rows: list[dict] = []
@@ -124,8 +125,8 @@ class WeightSnapshots(L.Callback):
             self._take(trainer, epoch=0.0, tag="init")
         else:  # resumed: the change measures continue from the stored initial and last snapshots
             for name in self._weight_layers():
-                self._init[name] = self._store.load(0, name, dtype=torch.float64).flatten()
-                self._prev[name] = self._store.load(-1, name, dtype=torch.float64).flatten()
+                self._init[name] = flat64(self._store.load(0, name))
+                self._prev[name] = flat64(self._store.load(-1, name))
             self._fill_rows()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -173,21 +174,24 @@ class WeightSnapshots(L.Callback):
         step = int(trainer.global_step)
         if self._last_step == step:  # one snapshot per step, whichever schedule asked first
             return
-        tensors = {f"{name}.{p}": t.detach().to("cpu", copy=True)
+        dtype = DTYPES[self.dtype]  # converted here: the worker runs no torch kernel (see _write)
+        tensors = {f"{name}.{p}": t.detach().to("cpu", dtype, copy=True)
                    for name, m in self._layers.items() for p, t in m.named_parameters(recurse=False)}
+        weights = {name: flat64(self._layers[name].weight) for name in self._weight_layers()}
         while len(self._pending) >= self.max_pending:
             self._drain(trainer, wait=True, most=1)
-        self._pending.append(self._worker.submit(self._write, tensors, epoch, step, tag))
+        self._pending.append(self._worker.submit(self._write, tensors, weights, epoch, step, tag))
         self._n += 1
         self._last_step = step
         self._drain(trainer)
 
-    def _write(self, tensors: dict[str, torch.Tensor], epoch: float, step: int, tag: str) -> list[dict]:
-        """Worker: append the snapshot to the store, then its change measures (one row per layer)."""
+    def _write(self, tensors: dict[str, torch.Tensor], weights: dict, epoch: float, step: int, tag: str) -> list[dict]:
+        """Worker: append the snapshot to the store, then its change measures (one row per layer,
+        from the full-precision ``weights``). NumPy only: a torch kernel run here would start a
+        second OpenMP thread team next to the training's and change how its threads wait."""
         entry = self._store.append(tensors, epoch=epoch, step=step, tag=tag)
         rows = []
-        for name in self._weight_layers():
-            w64 = tensors[f"{name}.weight"].to(torch.float64).flatten()
+        for name, w64 in weights.items():
             if entry["i"] == 0:
                 self._init[name] = w64
             rows.append({"i": entry["i"], "epoch": entry["epoch"], "step": step, "layer": name,

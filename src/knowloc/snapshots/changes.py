@@ -17,28 +17,44 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
 
 MEASURES = ("rel_dist_init", "rel_dist_prev", "cos_init", "sign_flip_init", "sign_flip_prev")
 
 
-def _ratio(a: torch.Tensor, b: torch.Tensor) -> float:
-    b = float(b)
-    return float(a) / b if b > 0 else math.nan
+def flat64(x) -> np.ndarray:
+    """A flat float64 NumPy copy of a tensor or array (never a view of a live weight; a CPU
+    float32/float64 tensor is converted by NumPy, without a torch kernel)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        x = (x.float() if x.dtype in (torch.float16, torch.bfloat16) else x).numpy()
+    return np.array(x, dtype=np.float64).ravel()
 
 
-def change(w: torch.Tensor, w0: torch.Tensor, prev: torch.Tensor | None = None) -> dict[str, float]:
-    """The measures of :data:`MEASURES` for one layer (see the module docstring)."""
-    w, w0 = w.detach().double().flatten(), w0.detach().double().flatten()
-    prev = w0 if prev is None else prev.detach().double().flatten()
-    n0, nw, np_ = w0.norm(), w.norm(), prev.norm()
-    sw = torch.sign(w)
+def _ratio(a: float, b: float) -> float:
+    return float(a) / float(b) if b > 0 else math.nan
+
+
+def _norm(x: np.ndarray) -> float:
+    return math.sqrt(float((x * x).sum()))
+
+
+def change(w, w0, prev=None) -> dict[str, float]:
+    """The measures of :data:`MEASURES` for one layer (see the module docstring); tensors or arrays.
+
+    Computed with NumPy (no BLAS, no OpenMP), so the snapshot worker thread never starts a thread
+    team of its own next to the training's."""
+    w, w0 = flat64(w), flat64(w0)
+    prev = w0 if prev is None else flat64(prev)
+    n0 = _norm(w0)
+    sw = np.sign(w)
     return {
-        "rel_dist_init": _ratio((w - w0).norm(), n0),
-        "rel_dist_prev": _ratio((w - prev).norm(), np_),
-        "cos_init": _ratio(torch.dot(w, w0), nw * n0),
-        "sign_flip_init": float((sw != torch.sign(w0)).float().mean()),
-        "sign_flip_prev": float((sw != torch.sign(prev)).float().mean()),
+        "rel_dist_init": _ratio(_norm(w - w0), n0),
+        "rel_dist_prev": _ratio(_norm(w - prev), _norm(prev)),
+        "cos_init": _ratio((w * w0).sum(), _norm(w) * n0),
+        "sign_flip_init": float((sw != np.sign(w0)).mean()),
+        "sign_flip_prev": float((sw != np.sign(prev)).mean()),
     }
 
 

@@ -6,8 +6,8 @@ Colour map, for a symmetric range s > 0 (``scale``): with v = clip(x / s, -1, 1)
 
 so x >= s is pure red, x <= -s pure blue and x = 0 green; 0.5 s is half red, half green. Frames are
 palette images that draw v in 253 levels: level k = round(126 (v + 1)) (0..252) has the colour of
-v_k = k / 126 - 1, so 0, ±s and ±s/2 are exact and no pixel is off by more than 1/252 in v (about
-one unit in a 0..255 channel). PNG and GIF frames share that palette: the GIF is not re-quantised.
+v_k = k / 126 - 1, so 0, ±s and ±s/2 are exact and no pixel is off by more than 1/252 in v (under
+two units in a 0..255 channel). PNG and GIF frames share that palette: the GIF is not re-quantised.
 s = 0 (a layer or change that is zero everywhere) draws every weight green; a weight that is not
 finite is drawn black.
 

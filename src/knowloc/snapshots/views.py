@@ -68,7 +68,7 @@ def _series(store: SnapshotStore, layer: str):
     """(entry, W_t, W_0, W_{t-1}) in float64, one snapshot at a time (W_{-1} = W_0)."""
     w0 = prev = None
     for e, w in store.series(layer):
-        w = w.double().numpy()
+        w = w.numpy().astype(np.float64)
         w0 = w if w0 is None else w0
         yield e, w, w0, w if prev is None else prev
         prev = w
