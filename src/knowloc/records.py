@@ -46,12 +46,15 @@ def device_info(trainer) -> dict[str, Any]:
 
 
 def git_commit(path: str | Path | None = None) -> str | None:
-    """The commit of the knowloc source tree (or of ``path``), if it is a git checkout."""
+    """The commit of the knowloc source tree (or of ``path``), if it is a git checkout; ``+dirty`` when
+    tracked files differ from it, except the generated documents that ``make results`` itself writes
+    (``docs/``, ``README.md``)."""
     path = Path(path) if path else Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5)
         if out.returncode == 0:
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                    ":(top,exclude)docs", ":(top,exclude)README.md"], cwd=path,
                                    capture_output=True, text=True, timeout=5).stdout.strip()
             return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
