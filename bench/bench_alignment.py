@@ -56,8 +56,9 @@ def ours(net, dm, variables=("ab",), sizes=(SIZE,), orthogonal_map="cayley", see
     tr, te = dm.train_split, dm.test_split
     idx = _batches(tr, STEPS)
     t0 = time.perf_counter()
+    m.cache_hidden_states(tr)  # as in a fit: the frozen net's hidden states of the training triples, once
     for i, b in enumerate(idx):
-        loss = m.training_step((tr.x[b], tr.ab[b], tr.cd[b]), i)
+        loss = m.training_step((tr.x[b], tr.ab[b], tr.cd[b], b), i)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -117,7 +118,9 @@ def pyvene_run(net, dm) -> dict:
                                                    "max_number_of_units": 1, "intervention": inter}])
     iv = pv.IntervenableModel(cfg, model)
     iv.disable_model_gradients()
-    opt = torch.optim.Adam(iv.get_trainable_parameters(), lr=LR)
+    from knowloc.optim import Adam  # the same optimiser as ours (torch's Adam without the per-step probe)
+
+    opt = Adam(iv.get_trainable_parameters(), lr=LR)
     tr, te = dm.train_split, dm.test_split
     idx = _batches(tr, STEPS)
     from knowloc.alignment.interchange import counterfactual

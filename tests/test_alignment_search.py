@@ -232,3 +232,21 @@ def test_gated_intervention_equals_the_masked_one():
         want = intervene(h, Rk, back, m_ab[:, None] * g_ab[..., None], m_cd[:, None] * g_cd[..., None])
         got = intervene_gated(h, Rk, back, m_ab, m_cd, g_ab, g_cd)
         assert torch.allclose(got, want, atol=1e-4)
+
+
+def test_cached_hidden_states_give_the_same_training_step():
+    """A training batch that carries its triples' index looks the frozen net's hidden states up in
+    the cache made once per fit; the step's loss is the one computed from the raw inputs."""
+    net = handmade_network(random_orthogonal(1, 16, torch.Generator().manual_seed(5))[0])
+    dm = InterchangeDataModule(vocab_size=200, n_train=600, n_test=100, seed=0)
+    dm.setup()
+    tr = dm.train_split
+    m = AlignmentSearch(net, layers=[0, 3], sizes=[1, 2], variables=["ab", "cd", "both"], baselines=[], seed=0)
+    m.log = m.log_dict = lambda *a, **k: None
+    b = torch.arange(100, 356)
+    plain = m.training_step((tr.x[b], tr.ab[b], tr.cd[b]), 0)
+    m.cache_hidden_states(tr)
+    cached = m.training_step((tr.x[b], tr.ab[b], tr.cd[b], b), 0)
+    assert torch.allclose(plain, cached, rtol=1e-6, atol=1e-7)
+    batch = next(iter(dm.train_dataloader()))
+    assert len(batch) == 4 and torch.equal(batch[0], tr.x[batch[3]])

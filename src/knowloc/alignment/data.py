@@ -143,6 +143,22 @@ class InterchangeSplit:
     def __getitem__(self, idx):
         return InterchangeSplit(self.x[idx], self.ab[idx], self.cd[idx])
 
+    @property
+    def index(self) -> torch.Tensor:
+        """Each triple's position in the split (training batches carry it, so that the search can
+        look up the frozen network's hidden states instead of recomputing them)."""
+        return torch.arange(len(self))
+
+
+class _Indexed:
+    """A split with its ``index`` made once (FieldsDataset reads fields as attributes per batch)."""
+
+    def __init__(self, split: InterchangeSplit):
+        self.x, self.ab, self.cd, self.index = split.x, split.ab, split.cd, split.index
+
+    def __len__(self) -> int:
+        return len(self.ab)
+
 
 def sample_triples(n: int, vocab: torch.Tensor, generator: torch.Generator) -> InterchangeSplit:
     """``n`` triples of independent balanced equality samples (base, source_ab, source_cd)."""
@@ -193,14 +209,15 @@ class InterchangeDataModule(L.LightningDataModule):
                 "seed": self.seed, "n_train_triples": self.n_train, "n_test_triples": self.n_test,
                 "test_items": "fresh vocabulary (disjoint from training items)"}
 
-    def _loader(self, split: InterchangeSplit, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(FieldsDataset(split, ("x", "ab", "cd")), batch_size=batch_size,
+    def _loader(self, split: InterchangeSplit, batch_size: int, shuffle: bool,
+                fields: tuple[str, ...] = ("x", "ab", "cd")) -> DataLoader:
+        return DataLoader(FieldsDataset(_Indexed(split) if "index" in fields else split, fields), batch_size=batch_size,
                           sampler=EpochSeededSampler(len(split), self.seed, shuffle), collate_fn=stacked,
                           num_workers=self.num_workers)
 
     def train_dataloader(self):
         self.setup()
-        return self._loader(self.train_split, self.batch_size, True)
+        return self._loader(self.train_split, self.batch_size, True, ("x", "ab", "cd", "index"))
 
     def test_dataloader(self):
         self.setup()

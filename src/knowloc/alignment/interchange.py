@@ -98,13 +98,20 @@ def intervene_gated(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: 
 
         h' = h_b + g_ab * ((h_s1 - h_b) P_ab) + g_cd * ((h_s2 - h_b) P_cd)
 
-    h: (3, n, d); R, back: (M, d, d); m_ab, m_cd: (M, d) masks; g_ab, g_cd: (M, n) gates. Equal to
+    h: (3, n, d); R, back: (M, d, d); m_ab, m_cd: (M, d) masks; g_ab, g_cd: (M, n) gates, or (M, 1)
+    when each rotation's gate is the same for every pair (then folded into its projector). Equal to
     :func:`intervene` with masks ``m * g``, in fewer and cheaper operations (the projectors are
     d x d, built once per step). ``use_cd=False`` skips the c=d term (no rotation gates it on)."""
     hb = h[0]
-    out = hb + g_ab[..., None] * ((h[1] - hb) @ projector(R, back, m_ab))
+
+    def term(delta, m, g):
+        if g.shape[-1] == 1:  # one gate per rotation: scale the (d, d) projector, not the (n, d) pairs
+            return delta @ projector(R, back, m * g)
+        return g[..., None] * (delta @ projector(R, back, m))
+
+    out = hb + term(h[1] - hb, m_ab, g_ab)
     if use_cd:
-        out = out + g_cd[..., None] * ((h[2] - hb) @ projector(R, back, m_cd))
+        out = out + term(h[2] - hb, m_cd, g_cd)
     return out
 
 

@@ -93,13 +93,17 @@ class AlignmentSearch(L.LightningModule):
                 self.rot[f"{kind}_{layer}"] = Rotations(self.restarts * len(cf), self.width[layer], kind, g,
                                                         self.orthogonal_map)
         self.info = dict(getattr(network, "alignment_info", {}))
-        self._gate_table, self._uses_cd = {}, {}
+        self._train_h: dict[int, torch.Tensor] | None = None
+        self._uses_cd, self._joint = {}, {}
         for layer in self.layers:
             cf = self.configs[layer] * self.restarts
-            self._gate_table[layer] = (torch.tensor([float(v == "ab") for _, v in cf]),
-                                       torch.tensor([float(v == "cd") for _, v in cf]),
-                                       torch.tensor([v == "both" for _, v in cf]))
+            # per rotation: the fixed gates of a=b / c=d rotations and which ones are joint (buffers, so
+            # they follow the module's device)
+            self.register_buffer(f"g_ab_{layer}", torch.tensor([float(v == "ab") for _, v in cf]), persistent=False)
+            self.register_buffer(f"g_cd_{layer}", torch.tensor([float(v == "cd") for _, v in cf]), persistent=False)
+            self.register_buffer(f"joint_{layer}", torch.tensor([v == "both" for _, v in cf]), persistent=False)
             self._uses_cd[layer] = any(v != "ab" for _, v in cf)
+            self._joint[layer] = any(v == "both" for _, v in cf)
 
     def _check(self) -> None:
         net = self.net
@@ -135,8 +139,22 @@ class AlignmentSearch(L.LightningModule):
             raise self._config_error
         # the searched network is frozen in eval mode on purpose; only the rotations train
         warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-        if stage == "fit" and self.init == "data":
-            self.start_from_data(self.trainer.datamodule.train_split)
+        if stage == "fit":
+            train = self.trainer.datamodule.train_split
+            self.cache_hidden_states(train)
+            if self.init == "data":
+                self.start_from_data(train)
+
+    @torch.no_grad()
+    def cache_hidden_states(self, train) -> None:
+        """The frozen network's hidden states of every training triple, computed once: a training batch
+        that carries its triples' ``index`` looks them up instead of running the network's prefix."""
+        x = train.x.to(self.device).transpose(0, 1)
+        self._train_h = hidden_states(self.net, x, self.layers)
+
+    def on_fit_start(self) -> None:
+        if getattr(self, "_train_h", None) is not None:  # the module has moved to its device by now
+            self._train_h = {k: v.to(self.device) for k, v in self._train_h.items()}
 
     @torch.no_grad()
     def start_from_data(self, train) -> None:
@@ -144,7 +162,7 @@ class AlignmentSearch(L.LightningModule):
 
         Runs in ``setup("fit")``, before the optimiser exists and before a checkpoint is restored, so
         a resumed search continues from its checkpoint, not from the start."""
-        hs = hidden_states(self.net, train.x.transpose(0, 1), self.layers)
+        hs = getattr(self, "_train_h", None) or hidden_states(self.net, train.x.transpose(0, 1), self.layers)
         for layer in self.layers:
             configs = self.configs[layer]
             for kind in self.kinds:
@@ -155,12 +173,13 @@ class AlignmentSearch(L.LightningModule):
 
     # -- training --------------------------------------------------------------------------------
     def _gates(self, layer: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(g_ab, g_cd) of shape (M, n) on the module's device: fixed for a=b / c=d rotations; for
-        joint ones one of (1, 0), (0, 1), (1, 1) drawn per pair (drawn from the CPU generator on
-        every device, so a GPU run sees the same draws as a CPU run)."""
-        fixed_ab, fixed_cd, joint = (t.to(self.device) for t in self._gate_table[layer])
-        if not joint.any():
-            return fixed_ab[:, None].expand(-1, n), fixed_cd[:, None].expand(-1, n)
+        """(g_ab, g_cd) on the module's device: (M, 1) when every rotation's gates are fixed (a=b or
+        c=d alone); (M, n) with joint rotations, each drawing one of (1, 0), (0, 1), (1, 1) per pair
+        (from a CPU generator on every device, so a GPU run sees the same draws as a CPU run)."""
+        fixed_ab, fixed_cd = getattr(self, f"g_ab_{layer}"), getattr(self, f"g_cd_{layer}")
+        if not self._joint[layer]:
+            return fixed_ab[:, None], fixed_cd[:, None]
+        joint = getattr(self, f"joint_{layer}")
         # drawn from (seed, step) on the CPU, not the global stream: the same search gives the same gates
         # whether or not the network was trained in the same job, on every device, and a resumed
         # search continues the sequence
@@ -171,9 +190,13 @@ class AlignmentSearch(L.LightningModule):
         return g_ab, g_cd
 
     def training_step(self, batch, batch_idx):
-        x, ab, cd = batch
-        with torch.no_grad():
-            hs = hidden_states(self.net, x.transpose(0, 1), self.layers)
+        x, ab, cd, *index = batch
+        cache = getattr(self, "_train_h", None)
+        if index and cache is not None:
+            hs = {layer: cache[layer][:, index[0]] for layer in self.layers}
+        else:
+            with torch.no_grad():
+                hs = hidden_states(self.net, x.transpose(0, 1), self.layers)
         total, hits, count = 0.0, 0.0, 0
         for layer in self.layers:
             g_ab, g_cd = self._gates(layer, len(ab))
