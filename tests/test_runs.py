@@ -75,22 +75,34 @@ def test_resume_without_checkpoint_is_a_user_error(run_job):
         run_job(FAST + ["logger=none", "resume=true"], name="fresh")
 
 
-def test_user_error_inside_an_instantiated_constructor_is_one_line(capsys):
+def test_user_error_inside_an_instantiated_constructor_is_one_line(capsys, tmp_path):
     from knowloc.cli import main
 
     # passes preflight (no rule for it), fails in ImageDataModule.__init__ inside Hydra's instantiate
     with pytest.raises(SystemExit) as e:
-        main(["data.classes=[[1,7],[7,8]]", "logger=none", "hydra.run.dir=/tmp/knowloc-test-outputs/ctor"])
+        main(["data.classes=[[1,7],[7,8]]", "logger=none", f"hydra.run.dir={tmp_path / 'ctor'}"])
     assert e.value.code == 2
     err = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
     assert err == [l for l in err if l.startswith("knowloc: error: data.classes=")] and len(err) == 1
 
 
 def test_resume_from_a_path(run_job, tmp_path):
+    """A run resumed from another run's folder for a second epoch ends where a two-epoch run does:
+    same weights, same test metrics (the data order is seeded per epoch, the optimizer state restored)."""
+    import torch
+
     first = run_job(["data.first_n=800", "trainer.max_epochs=1", "logger=none"], name="first")
     more = run_job(["data.first_n=800", "trainer.max_epochs=2", "logger=none", f"resume={tmp_path / 'first'}"],
                    name="more")
-    assert first["status"] == more["status"] == "finished"
+    whole = run_job(["data.first_n=800", "trainer.max_epochs=2", "logger=none"], name="whole")
+    assert first["status"] == more["status"] == whole["status"] == "finished"
+    for key in ("test/acc", "test/loss"):
+        assert more["metrics"][key] == pytest.approx(whole["metrics"][key], abs=1e-6), key
+    w_more, w_whole = (torch.load(tmp_path / n / "checkpoints" / "last.ckpt", map_location="cpu",
+                                  weights_only=False)["state_dict"] for n in ("more", "whole"))
+    assert w_more.keys() == w_whole.keys()
+    for k in w_whole:
+        assert torch.allclose(w_more[k], w_whole[k], atol=1e-6), k
     from knowloc.preflight import preflight
 
     preflight([f"resume={tmp_path / 'first'}"])  # a path passes the command-line check

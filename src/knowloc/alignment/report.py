@@ -8,14 +8,18 @@ from knowloc.artifacts import log_results, save_figure, save_table
 
 COLUMNS = ["layer", "size", "variable", "method", "iia_all", "iia_changed", "train_iia", "restart",
            "n_pairs", "n_changed"]
+#: result-name prefix of each method: alignment/<prefix>iia/layerL/sizeK/V
+PREFIX = {"das": "", "das_joint": "joint_", "das_linear": "linear_", "das_linear_joint": "linear_joint_",
+          "das_random_start": "random_start_", "das_joint_random_start": "joint_random_start_",
+          "das_linear_random_start": "linear_random_start_",
+          "das_linear_joint_random_start": "linear_joint_random_start_",
+          "identity": "identity_", "random": "random_"}
 METHOD_ORDER = ["das", "das_joint", "das_linear", "das_linear_joint", "identity", "random", "das_random_start",
                 "das_linear_random_start"]
 
 
 def result_name(method: str, measure: str, layer: int, size: int, variable: str) -> str:
     """``alignment/<prefix><measure>/layer<L>/size<k>/<variable>``, e.g. alignment/iia_changed/layer1/size8/both."""
-    from knowloc.alignment.search import PREFIX
-
     return f"alignment/{PREFIX[method]}{measure}/layer{layer}/size{size}/{variable}"
 
 

@@ -42,14 +42,8 @@ BASELINES = ("identity", "random")
 SELECTS = ("train_iia", "first")
 #: PyTorch's maps from free parameters to an orthogonal matrix (torch.nn.utils.parametrizations.orthogonal)
 ORTHOGONAL_MAPS = ("cayley", "matrix_exp", "householder")
-#: result-name prefix of each method: alignment/<prefix>iia/layerL/sizeK/V
 #: first restart that starts at random when init=data (0 and 1 start from the data)
 RANDOM_FROM = 2
-PREFIX = {"das": "", "das_joint": "joint_", "das_linear": "linear_", "das_linear_joint": "linear_joint_",
-          "das_random_start": "random_start_", "das_joint_random_start": "joint_random_start_",
-          "das_linear_random_start": "linear_random_start_",
-          "das_linear_joint_random_start": "linear_joint_random_start_",
-          "identity": "identity_", "random": "random_"}
 
 
 class AlignmentSearch(L.LightningModule):
