@@ -144,7 +144,8 @@ class AlignmentSearch(L.LightningModule):
         """The frozen network's hidden states of every training triple, computed once: a training batch
         that carries its triples' ``index`` looks them up instead of running the network's prefix."""
         x = train.x.to(self.device).transpose(0, 1)
-        self._train_h = hidden_states(self.net, x, self.layers)
+        # kept as (N, 3, d): a batch is one index_select along the first dimension
+        self._train_h = {k: h.transpose(0, 1).contiguous() for k, h in hidden_states(self.net, x, self.layers).items()}
 
     def on_fit_start(self) -> None:
         if getattr(self, "_train_h", None) is not None:  # the module has moved to its device by now
@@ -156,7 +157,9 @@ class AlignmentSearch(L.LightningModule):
 
         Runs in ``setup("fit")``, before the optimiser exists and before a checkpoint is restored, so
         a resumed search continues from its checkpoint, not from the start."""
-        hs = getattr(self, "_train_h", None) or hidden_states(self.net, train.x.transpose(0, 1), self.layers)
+        cache = getattr(self, "_train_h", None)
+        hs = ({k: h.transpose(0, 1) for k, h in cache.items()} if cache
+              else hidden_states(self.net, train.x.transpose(0, 1), self.layers))
         for layer in self.layers:
             configs = self.configs[layer]
             for kind in self.kinds:
@@ -187,7 +190,7 @@ class AlignmentSearch(L.LightningModule):
         x, ab, cd, *index = batch
         cache = getattr(self, "_train_h", None)
         if index and cache is not None:
-            hs = {layer: cache[layer][:, index[0]] for layer in self.layers}
+            hs = {layer: cache[layer].index_select(0, index[0]).transpose(0, 1) for layer in self.layers}
         else:
             with torch.no_grad():
                 hs = hidden_states(self.net, x.transpose(0, 1), self.layers)
