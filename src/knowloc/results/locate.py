@@ -21,6 +21,8 @@ from knowloc.stats import holm, mean_ci
 SEEDS = 5
 MODELS = ("mlp", "lenet5")
 ACTIVATIONS = ("relu", "sigmoid")
+#: level of the paired test against the random ranking (Holm-adjusted over the predictors of a cell)
+ALPHA = 0.05
 
 
 def steps(seeds: int) -> list[Step]:
@@ -32,7 +34,7 @@ def steps(seeds: int) -> list[Step]:
 def render(ctx: Context) -> str:
     runs = ctx.runs(ctx.steps[0].name)
     recs = finished(runs)
-    rows, md_area, md_rho, md_diff = [], [], [], []
+    rows, md_area, md_rho, md_diff, verdicts = [], [], [], [], []
     for model in MODELS:
         for act in ACTIVATIONS:
             where = {"activation": act}
@@ -55,6 +57,12 @@ def render(ctx: Context) -> str:
             diffs = {m: paired(by_seed(cell, f"locate/area/{m}", **where), rnd) for m in PREDICTORS}
             adj = dict(zip(PREDICTORS, holm([diffs[m]["p"] for m in PREDICTORS])))
             best = max(PREDICTORS, key=lambda m: diffs[m]["mean"] if diffs[m]["n"] else float("-inf"))
+            beats = [m for m in PREDICTORS if diffs[m]["n"] > 1 and diffs[m]["mean"] > 0 and adj[m] < ALPHA]
+            verdicts.append(f"{model}, {act}: " + (f"{', '.join(beats)} beat{'s' if len(beats) == 1 else ''} the "
+                                                    f"random ranking (Holm-adjusted p < {ALPHA}); highest mean area: "
+                                                    f"{best}" if beats else
+                                                    f"no predictor beats the random ranking (Holm-adjusted p < "
+                                                    f"{ALPHA}); highest mean area: {best}"))
             for m in PREDICTORS:
                 d = diffs[m]
                 md_diff.append([model, act, m + (" (best mean)" if m == best else ""),
@@ -72,6 +80,8 @@ def render(ctx: Context) -> str:
         "Each predictor minus the random ranking, paired by seed (same net), with the paired t-test p and "
         "Holm's adjustment over the five predictors of a row group:", "",
         md_table(["net", "activation", "method", "area − random", "p", "p (Holm)", "pairs"], md_diff), "",
+        "What this shows, per net and activation (generated from the table above):", "",
+        *[f"- {v}" for v in verdicts], "",
         "Spearman correlation of each method's unit scores with the single-unit ablation drop (mean [95% t "
         "interval] over seeds):", "",
         md_table(["net", "activation", *predictors], md_rho), "",
