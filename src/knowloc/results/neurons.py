@@ -15,7 +15,7 @@ import shutil
 from knowloc.records import config_value
 from knowloc.results.report import Context, finished, fmt, fmt_ci, header, md_table, metric
 from knowloc.results.steps import Step
-from knowloc.stats import mean_ci
+from knowloc.stats import LOGIT, mean_ci, ranged_mean_ci
 
 SEEDS = 5
 
@@ -58,7 +58,7 @@ def _preset(ctx: Context, step: Step) -> tuple[list[str], list[dict]]:
             ctx.files.append(dst)
             figs.append(dst)
     m, lo, hi, _ = mean_ci(df["size"].tolist())
-    acc = mean_ci((100 * df["test_acc"]).tolist())
+    acc = tuple(100 * v for v in ranged_mean_ci(df["test_acc"].tolist(), method=LOGIT))  # logit t: stays in [0, 100]
     a = finished(runs)[0]
     cfg = {k: config_value(a, f"callbacks.ablation.{k}") for k in
            ("layer", "method", "target_class", "target_acc", "max_other_drop", "beam_width", "max_size")}
@@ -74,7 +74,7 @@ def _preset(ctx: Context, step: Step) -> tuple[list[str], list[dict]]:
         f"{100 * cfg['target_acc']:g}% while no other class loses {100 * cfg['max_other_drop']:g} points or more; "
         f"beam {cfg['beam_width']}, at most {cfg['max_size']} units): constraints met in {int(df.met.sum())} of "
         f"{len(df)} seeds; knockout size mean {fmt(m, 1)}, 95% t interval [{fmt(lo, 1)}, {fmt(hi, 1)}]; test "
-        f"accuracy {fmt_ci(*acc[:3], 1)} %.", "", table, "",
+        f"accuracy {fmt_ci(*acc[:3], 1)} % (95% interval, t on the logit scale).", "", table, "",
         *(f"![{p.stem.replace('_', ' ')}]({ctx.link(p)})" for p in figs), ""]
     return lines, rows
 

@@ -14,7 +14,7 @@ import shutil
 
 from knowloc.results.report import (Context, by_seed, finished, fmt, fmt_ci, fmt_p, header, md_table, paired)
 from knowloc.results.steps import Step
-from knowloc.stats import mean_ci
+from knowloc.stats import LOGIT, mean_ci, ranged_mean_ci
 
 SEEDS = 5
 EPOCHS = 5
@@ -49,7 +49,7 @@ def render(ctx: Context) -> str:
         recs = finished(runs)
         arms = {arm: by_seed(recs, "test/acc", freeze=arm) for arm in ("none", "conv")}
         for arm, vals in arms.items():
-            m, lo, hi, sd = mean_ci([100 * v for v in vals.values()])
+            m, lo, hi, sd = (100 * v for v in ranged_mean_ci(list(vals.values()), method=LOGIT))  # stays in [0, 100]
             acc_rows.append({"preset": st.meta["preset"], "freeze": arm, "n": len(vals), "mean": m, "ci_low": lo,
                              "ci_high": hi, "std": sd})
         d = paired({k: 100 * v for k, v in arms["none"].items()}, {k: 100 * v for k, v in arms["conv"].items()})
@@ -86,7 +86,8 @@ def render(ctx: Context) -> str:
     figs = [p for p in ctx.files if p.suffix == ".png"]
     return "\n".join([
         header(ctx, records),
-        f"Embedded MNIST subset, {EPOCHS} epochs, seeds 0-{ctx.seeds - 1}; test accuracy, mean and 95% t interval:", "",
+        f"Embedded MNIST subset, {EPOCHS} epochs, seeds 0-{ctx.seeds - 1}; test accuracy, mean and 95% interval "
+        "(t on the logit scale, so it stays in [0, 100]):", "",
         acc_md, "", "Paired by seed:", "", gap_md, "",
         f"How far the trained arm's weights moved from initialisation after {EPOCHS} epochs (mean [95% CI] over seeds):",
         "", change_md, "",
