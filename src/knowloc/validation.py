@@ -129,6 +129,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "alignment.select": one_of("train_iia", "first"),
     "alignment.init": one_of("data", "random"),
     "alignment.orthogonal_map": one_of("cayley", "matrix_exp", "householder"),
+    "alignment.lr_schedule": one_of("cosine", "constant"),
     "alignment.select_pairs": int_at_least(1),
     "alignment.baseline_pairs": int_at_least(1),
     "alignment.exhaustive_limit": int_at_least(0),

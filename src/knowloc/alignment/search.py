@@ -42,6 +42,8 @@ BASELINES = ("identity", "random")
 SELECTS = ("train_iia", "first")
 #: PyTorch's maps from free parameters to an orthogonal matrix (torch.nn.utils.parametrizations.orthogonal)
 ORTHOGONAL_MAPS = ("cayley", "matrix_exp", "householder")
+#: the rotations' learning rate over the run: cosine decay to 0 over max_epochs, or constant
+LR_SCHEDULES = ("cosine", "constant")
 #: first restart that starts at random when init=data (0 and 1 start from the data)
 RANDOM_FROM = 2
 
@@ -53,7 +55,7 @@ class AlignmentSearch(L.LightningModule):
                  variables: Sequence[str] = VARIABLES, rotations: Sequence[str] = ("orthogonal",),
                  restarts: int = 3, select: str = "train_iia", select_pairs: int = 2000, lr: float = 0.01,
                  baselines: Sequence[str] = BASELINES, exhaustive_limit: int = 13000, baseline_pairs: int = 1000,
-                 seed: int = 0, init: str = "data", orthogonal_map: str = "cayley"):
+                 seed: int = 0, init: str = "data", orthogonal_map: str = "cayley", lr_schedule: str = "cosine"):
         super().__init__()
         self.net = network
         self.layers = [int(x) for x in layers]
@@ -62,7 +64,7 @@ class AlignmentSearch(L.LightningModule):
         self.kinds = list(rotations)
         self.restarts, self.select, self.select_pairs = int(restarts), str(select), int(select_pairs)
         self.lr, self.baselines = float(lr), list(baselines)
-        self.init, self.orthogonal_map = str(init), str(orthogonal_map)
+        self.init, self.orthogonal_map, self.lr_schedule = str(init), str(orthogonal_map), str(lr_schedule)
         self.exhaustive_limit, self.baseline_pairs, self.seed = int(exhaustive_limit), int(baseline_pairs), int(seed)
         # raised in setup(), outside Hydra's instantiate, so the user gets one line
         self._config_error: ConfigValueError | None = None
@@ -125,6 +127,8 @@ class AlignmentSearch(L.LightningModule):
             raise ConfigValueError("alignment.select", self.select, SELECTS)
         if self.init not in INITS:
             raise ConfigValueError("alignment.init", self.init, INITS)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigValueError("alignment.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.orthogonal_map not in ORTHOGONAL_MAPS:
             raise ConfigValueError("alignment.orthogonal_map", self.orthogonal_map, ORTHOGONAL_MAPS)
 
@@ -219,7 +223,13 @@ class AlignmentSearch(L.LightningModule):
     def configure_optimizers(self):
         from knowloc.optim import Adam
 
-        return Adam(self.rot.parameters(), lr=self.lr)
+        opt = Adam(self.rot.parameters(), lr=self.lr)
+        if self.lr_schedule == "constant" or self._trainer is None or not self.trainer.max_epochs:
+            return opt
+        # cosine decay to 0 over the run's epochs: a search started next to a subspace settles into it
+        # instead of circling it at the initial step size
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, int(self.trainer.max_epochs)))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()

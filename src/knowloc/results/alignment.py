@@ -6,7 +6,8 @@ Two sweeps of ``sweeps/alignment_activations.yaml`` over ``SEEDS`` seeds per act
   starts and one random start, Cayley rotations). Each job reports ``das`` (best restart by
   training-pair IIA) and ``das_random_start`` (the random restart alone) side by side.
 * ``original``: the original DAS protocol (``alignment.init=random alignment.restarts=1
-  alignment.orthogonal_map=matrix_exp``), the search as it was before data starts.
+  alignment.orthogonal_map=matrix_exp alignment.lr_schedule=constant``), the search as it was before
+  data starts.
 
 Measure: IIA on label-changing held-out pairs (``alignment/<method>iia_changed/layer<L>/size<k>/<variable>``),
 mean and 95% interval over seeds per activation (a t interval on the logit scale, so it stays in
@@ -25,7 +26,8 @@ from knowloc.stats import LOGIT, ranged_mean_ci
 
 SEEDS = 8
 ACTIVATIONS = ("relu", "sigmoid")
-ORIGINAL = ["alignment.init=random", "alignment.restarts=1", "alignment.orthogonal_map=matrix_exp"]
+ORIGINAL = ["alignment.init=random", "alignment.restarts=1", "alignment.orthogonal_map=matrix_exp",
+            "alignment.lr_schedule=constant"]
 #: (label, metric prefix, step): the methods of a table row
 METHODS = [("DAS, data starts (default)", "", "activations"),
            ("DAS, random start", "random_start_", "activations"),
