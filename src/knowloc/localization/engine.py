@@ -315,7 +315,8 @@ def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
                 P[:, t + 1:b1_].addcmul_(L[:, t + 1:b1_, t].unsqueeze(2), g1.unsqueeze(1), value=-1.0)
     # fold the K rank-1 updates into the first layer: W1 <- W1 - Delta^T X, b1 <- b1 - sum Delta
     W1.baddbmm_(Delta.transpose(1, 2), x, alpha=-1.0)
-    b1.sub_(Delta.sum(1))
+    dsum = Delta.sum(1)
+    b1.sub_(dsum)
     Z2, G2 = head.finish(W2, b2, Hs)
 
     active = lr > 0
@@ -325,7 +326,7 @@ def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
     bad = ~torch.isfinite(loss)
     first = torch.where(bad.any(1), bad.to(dtype).argmax(1), torch.full((M,), -1.0, dtype=dtype, device=dev)).long()
     # W1 = W1_0 - Delta^T X is finite when Delta is (a cheap reduction instead of scanning W1)
-    params_bad = ~torch.isfinite(Delta.sum((1, 2)) + b1.sum(1) + W2.sum((1, 2)) + b2.sum(1))
+    params_bad = ~torch.isfinite(dsum.sum(1) + b1.sum(1) + W2.sum((1, 2)) + b2.sum(1))
     first = torch.where((first < 0) & params_bad, torch.full_like(first, K - 1), first)
     result = ChunkResult(loss, correct, first)
 
@@ -459,9 +460,11 @@ def _join_steps(steps: list[tuple[int, ChunkResult]], K: int) -> ChunkResult:
 
 def chunk_flops(M: int, K: int, D: int, H: int, C: int, tally_groups: int = 0) -> float:
     """Floating-point operations of :func:`sgd_chunk` (multiply-add = 2), dominated by the
-    batched products: pre-activations ``2KDH``, Gram ``2K^2D``, fold ``2KHD``, the per-step
-    corrections ``2K^2H`` and second layer ``~6KHC``; a tallied chunk adds ``2(G+1)KHD``."""
-    per_model = 2 * K * D * H + 2 * K * K * D + 2 * K * H * D + 2 * K * K * H + 6 * K * H * C + 12 * K * H
+    batched products: pre-activations ``2KDH``, Gram ``2K^2D`` (the whole K x K product is
+    computed), fold ``2KHD``, the corrections ``K(K-1)H`` (step t gets ``t`` multiply-adds of
+    length H: the strict lower triangle) and second layer ``~6KHC``; a tallied chunk adds
+    ``2(G+1)KHD``."""
+    per_model = 2 * K * D * H + 2 * K * K * D + 2 * K * H * D + K * (K - 1) * H + 6 * K * H * C + 12 * K * H
     if tally_groups:
         per_model += 2 * (tally_groups + 1) * K * H * (D + C)
     return float(M * per_model)
