@@ -222,7 +222,8 @@ class _Binary:
         return gh
 
     def finish(self, W2, b2, Hs):
-        """W2 <- W2 -/+ sum_t g_t h_t, b2 <- b2 -/+ sum_t g_t; -> logits (M,K,C), lr dL/dz2 (M,K,C)."""
+        """W2 <- W2 -/+ sum_t g_t h_t, b2 <- b2 -/+ sum_t g_t; -> logits (-d/2, d/2) (the same softmax,
+        loss and argmax as z2), lr dL/dz2 (M,K,C)."""
         gsum = torch.bmm(self.g.unsqueeze(1), Hs).squeeze(1)  # (M,H)
         W2[:, 0].add_(gsum)
         W2[:, 1].sub_(gsum)
