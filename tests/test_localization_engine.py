@@ -138,3 +138,22 @@ def test_divergence_is_located_and_does_not_leak(digits):
     ref0 = init_stack([0], ["relu"]).net(0)
     reference_sgd(ref0, x[:T], y[:T], 1e-2)
     assert max((stack.tensors()[k][0] - p.detach()).abs().max().item() for k, p in ref0.named_parameters()) < 1e-5
+
+
+@pytest.mark.parametrize("activation", ["elu", "softplus", "identity", "relu"])
+def test_engine_four_classes_equals_per_sample_loop_float64(digits, activation):
+    """More than two classes (the softmax path of the second layer) and the remaining activation
+    derivatives: four digit classes, tallies included, agree with the plain loop to 1e-10."""
+    x, _, orig = digits
+    y = torch.bucketize(orig, torch.tensor([1, 6, 7, 8]))  # digits 1, 6, 7, 8 -> 0, 1, 2, 3
+    T = 150
+    stack = init_stack([3], [activation], sizes=(784, 100, 4), dtype=torch.float64)
+    net = stack.net(0)
+    groups = torch.where(torch.arange(T) >= 50, y[:T], -1)
+    ref_loss, ref_tally = reference_sgd(net, x[:T].double(), y[:T], 0.02, groups.tolist(), 4)
+    loss, tally, total = run_engine(stack, x[:T].double(), y[:T], 0.02, chunk=33, groups=groups, n_groups=4)
+    assert max_err(stack, net) < 1e-10
+    assert torch.allclose(loss, ref_loss.double(), atol=1e-9)
+    for k in PARAMS:
+        assert torch.allclose(tally[k], ref_tally[k], rtol=1e-9, atol=1e-12), k
+        assert torch.allclose(tally[k].sum(0), total[k], rtol=1e-9, atol=1e-12), k

@@ -27,7 +27,6 @@ Plain tensors, no autograd; :func:`reference_sgd` is the plain per-sample PyTorc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -41,30 +40,20 @@ from knowloc.errors import ConfigValueError
 #: Parameter names of the stacked MLP, in the order of ``MLP(sizes).named_parameters()``.
 PARAMS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
 
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_aten = torch.ops.aten
 
-
-def _d_gelu(z, h):  # d/dz z*Phi(z) = Phi(z) + z*phi(z)
-    return 0.5 * (1.0 + torch.erf(z * _SQRT1_2)) + z * torch.exp(-0.5 * z * z) * _INV_SQRT_2PI
-
-
-def _d_silu(z, h):  # s(z) (1 + z (1 - s(z)))
-    s = torch.sigmoid(z)
-    return s * (1.0 + z * (1.0 - s))
-
-
-#: activation name -> (f(z), f'(z) given z and h = f(z)); the same functions as ``make_activation``.
+#: activation name -> (f(z), backward(grad, z, h)) with h = f(z): ``grad * f'(z)`` computed by the
+#: same fused kernel autograd uses for ``make_activation(name)`` (so the engine's g1 is the loop's).
 ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
-    "relu": (torch.relu, lambda z, h: (z > 0).to(z.dtype)),
-    "leaky_relu": (lambda z: F.leaky_relu(z, 0.01), lambda z, h: torch.where(z > 0, z.new_tensor(1.0), z.new_tensor(0.01))),
-    "gelu": (F.gelu, _d_gelu),
-    "silu": (F.silu, _d_silu),
-    "elu": (F.elu, lambda z, h: torch.where(z > 0, torch.ones_like(z), h + 1.0)),
-    "softplus": (F.softplus, lambda z, h: torch.where(z > 20, torch.ones_like(z), torch.sigmoid(z))),
-    "tanh": (torch.tanh, lambda z, h: 1.0 - h * h),
-    "sigmoid": (torch.sigmoid, lambda z, h: h * (1.0 - h)),
-    "identity": (lambda z: z, lambda z, h: torch.ones_like(z)),
+    "relu": (torch.relu, lambda g, z, h: _aten.threshold_backward(g, h, 0.0)),
+    "leaky_relu": (lambda z: F.leaky_relu(z, 0.01), lambda g, z, h: _aten.leaky_relu_backward(g, z, 0.01, False)),
+    "gelu": (F.gelu, lambda g, z, h: _aten.gelu_backward(g, z)),
+    "silu": (F.silu, lambda g, z, h: _aten.silu_backward(g, z)),
+    "elu": (F.elu, lambda g, z, h: _aten.elu_backward(g, 1.0, 1, 1, False, z)),
+    "softplus": (F.softplus, lambda g, z, h: _aten.softplus_backward(g, z, 1.0, 20.0)),
+    "tanh": (torch.tanh, lambda g, z, h: _aten.tanh_backward(g, h)),
+    "sigmoid": (torch.sigmoid, lambda g, z, h: _aten.sigmoid_backward(g, h)),
+    "identity": (lambda z: z, lambda g, z, h: g),
 }
 
 
@@ -186,18 +175,111 @@ def _group_sums(mask: torch.Tensor, absG1: torch.Tensor, absX: torch.Tensor, abs
     }
 
 
+#: Steps per block of the within-chunk corrections (measured, see :func:`sgd_chunk`).
+BLOCK = 8
+
+#: The CPU work tensors of the last chunk, reused by the next one of the same shape: a fresh
+#: multi-megabyte tensor costs a page fault per 4 KiB on its first write (for M = 256, K = 64
+#: that was ~40 us per step, a third of the step loop). CUDA's caching allocator needs no help.
+_WORK: dict[str, torch.Tensor] = {}
+
+
+def _work(name: str, *shape: int, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised (shape) tensor of ``like``'s dtype and device (on the CPU: kept for the
+    next call, so a caller must not hold it across calls)."""
+    if like.device.type != "cpu":
+        return torch.empty(shape, dtype=like.dtype, device=like.device)
+    t = _WORK.get(name)
+    if t is None or t.shape != shape or t.dtype != like.dtype or t.device != like.device:
+        t = _WORK[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+    return t
+
+
+class _Binary:
+    """The second layer of two-class models, step by step (C = 2).
+
+    With ``d = z2_1 - z2_0`` the softmax is ``(1 - sigmoid(d), sigmoid(d))``, so the step's
+    ``lr dL/dz2 = (-g, g)`` with ``g = lr (sigmoid(d) - y)``: the first-layer gradient is
+    ``g1 = g w f'(z1)`` with ``w = W2_1 - W2_0`` (the step's old weights), and the update changes
+    ``w`` by ``-2 g h`` and ``b2_1 - b2_0`` by ``-2 g``. Only ``w`` (M,H) is kept during the
+    chunk; the rows of W2 get ``-/+ sum_t g_t h_t`` (one product) at the end."""
+
+    def __init__(self, W2, b2, y, lr, K):
+        self.w = W2[:, 1] - W2[:, 0]
+        self.beta = b2[:, 1] - b2[:, 0]
+        self.neg_lry = -(lr * (y == 1).to(lr.dtype))  # -lr_t y_t
+        self.lr = lr
+        self.d = torch.empty_like(lr)  # (M,K) logit differences before each step
+        self.g = torch.empty_like(lr)  # (M,K) g_t
+
+    def step(self, t, h):
+        """-> ``lr dL/dh`` for the step with hidden activations h (M,H); updates w, beta."""
+        d = torch.add(torch.linalg.vecdot(h, self.w), self.beta, out=self.d[:, t])
+        g = torch.addcmul(self.neg_lry[:, t], torch.sigmoid(d), self.lr[:, t], out=self.g[:, t])
+        gh = self.w * g.unsqueeze(1)
+        self.w.addcmul_(g.unsqueeze(1), h, value=-2.0)
+        self.beta.add_(g, alpha=-2.0)
+        return gh
+
+    def finish(self, W2, b2, Hs):
+        """W2 <- W2 -/+ sum_t g_t h_t, b2 <- b2 -/+ sum_t g_t; -> logits (-d/2, d/2) (the same softmax,
+        loss and argmax as z2), lr dL/dz2 (M,K,C)."""
+        gsum = torch.bmm(self.g.unsqueeze(1), Hs).squeeze(1)  # (M,H)
+        W2[:, 0].add_(gsum)
+        W2[:, 1].sub_(gsum)
+        s = self.g.sum(1)
+        b2[:, 0].add_(s)
+        b2[:, 1].sub_(s)
+        half = 0.5 * self.d
+        return torch.stack((-half, half), 2), torch.stack((-self.g, self.g), 2)
+
+
+class _Softmax:
+    """The second layer of C-class models, step by step: ``z2 = W2 h + b2``,
+    ``g2 = lr (softmax(z2) - onehot(y))``, ``lr dL/dh = W2^T g2`` (old W2), then
+    ``W2 <- W2 - g2 h^T``, ``b2 <- b2 - g2``."""
+
+    def __init__(self, W2, b2, y, lr, K):
+        M, C = b2.shape
+        self.W2, self.b2 = W2.clone(), b2.clone()
+        self.neg_lrY = -(F.one_hot(y.long().clamp_min(0), C).to(lr.dtype) * lr.unsqueeze(2))
+        self.lr = lr.unsqueeze(2)
+        self.Z2 = torch.empty(M, K, C, dtype=lr.dtype, device=lr.device)
+        self.G2 = torch.empty_like(self.Z2)
+
+    def step(self, t, h):
+        z2 = torch.add(torch.linalg.vecdot(self.W2, h.unsqueeze(1)), self.b2, out=self.Z2[:, t])
+        g2 = torch.addcmul(self.neg_lrY[:, t], torch.softmax(z2, 1), self.lr[:, t], out=self.G2[:, t])
+        gh = torch.linalg.vecdot(self.W2.transpose(1, 2), g2.unsqueeze(1))
+        self.W2.addcmul_(g2.unsqueeze(2), h.unsqueeze(1), value=-1.0)
+        self.b2.sub_(g2)
+        return gh
+
+    def finish(self, W2, b2, Hs):
+        W2.copy_(self.W2)
+        b2.copy_(self.b2)
+        return self.Z2, self.G2
+
+
 @torch.no_grad()
 def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
               tally_group: torch.Tensor | None = None, n_groups: int = 0, total: bool = True,
-              block: int = 8) -> ChunkResult:
+              block: int = BLOCK) -> ChunkResult:
     """Apply K per-sample SGD steps to every model of ``stack`` in place.
 
     x (M,K,D) inputs, y (M,K) labels, lr (M,K) the learning rate of each step (0 = no step: a
     padded slot, the model stays as it is), tally_group (M,K) the group of each step for the update
     tally (-1 = not tallied; None = no tally). Exact: the result equals K plain SGD steps with
-    batch size 1 on each model (up to floating-point rounding). Inside a chunk the corrections
-    of the pre-activations are applied per ``block`` of steps with one batched product and step
-    by step within the block.
+    batch size 1 on each model (up to floating-point rounding).
+
+    Work per model: pre-activations ``P = X W1_0^T + b1_0`` and Gram ``X X^T + 1`` (two batched
+    products), then the steps in blocks of ``block``: before a block, the corrections from every
+    earlier step, ``P[block] -= Gram[block, :b0] Delta[:b0]`` (one batched product); within it,
+    after step t, ``P[t+1:block end] -= Gram[., t] (x) g1_t`` (one multiply-add). Last, the fold
+    ``W1 <- W1_0 - Delta^T X`` (one batched product). Smaller blocks mean more (small) products,
+    larger ones more multiply-adds (block^2 / 2 rows per block); on the CPU at K = 64 the rate
+    was flat from 4 to 32 (within 2%), the three large products taking ~90% of a chunk.
+    Two-class models use :class:`_Binary`.
     """
     W1, b1, W2, b2 = stack.W1, stack.b1, stack.W2, stack.b2
     M, K, D = x.shape
@@ -209,48 +291,38 @@ def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
     if tally_group is not None:
         tally_group = tally_group.to(dev)
     # pre-activations at the chunk's start weights, and the Gram matrix (+1 for the bias)
-    P = torch.baddbmm(b1.unsqueeze(1), x, W1.transpose(1, 2))  # (M,K,H)
-    L = torch.bmm(x, x.transpose(1, 2)).add_(1.0).tril_(-1)  # L[t,s] = x_s.x_t + 1 for s < t
-    Y = F.one_hot(y.long().clamp_min(0), C).to(dtype)  # (M,K,C)
-    Delta = torch.zeros(M, K, H, dtype=dtype, device=dev)  # lr_t * g1_t
-    Hs = torch.empty(M, K, H, dtype=dtype, device=dev)
-    Z2 = torch.empty(M, K, C, dtype=dtype, device=dev)
-    G2 = torch.empty(M, K, C, dtype=dtype, device=dev)  # lr_t * g2_t
-    W2n, b2n = W2.clone(), b2.clone()  # updated at every step
+    P = torch.baddbmm(b1.unsqueeze(1), x, W1.transpose(1, 2), out=_work("P", M, K, H, like=W1))
+    L = torch.bmm(x, x.transpose(1, 2), out=_work("L", M, K, K, like=W1)).add_(1.0)  # x_s.x_t + 1, s < t read
+    Delta = _work("Delta", M, K, H, like=W1)  # lr_t * g1_t
+    Hs = _work("Hs", M, K, H, like=W1)  # h_t
+    head = (_Binary if C == 2 else _Softmax)(W2, b2, y, lr2, K)
     segs = [(ACTIVATIONS[a], slice(s, e)) for a, s, e in stack.segments()]
-    single = len(segs) == 1
+    (f, f_back), _ = segs[0]
     for b0 in range(0, K, block):
         b1_ = min(K, b0 + block)
-        Pb = P[:, b0:b1_]
         if b0:  # corrections from the chunk's earlier blocks: one batched product per block
-            Pb.baddbmm_(L[:, b0:b1_, :b0], Delta[:, :b0], alpha=-1.0)
+            P[:, b0:b1_].sub_(torch.bmm(L[:, b0:b1_, :b0], Delta[:, :b0]))
         for t in range(b0, b1_):
-            z1 = Pb[:, t - b0]  # (M,H), exact pre-activation of step t
-            if single:
-                f, df = segs[0][0]
-                h = f(z1)
-                dh = df(z1, h)
+            z1 = P[:, t]  # (M,H), exact pre-activation of step t
+            h = Hs[:, t]
+            if len(segs) == 1:
+                h.copy_(f(z1))
+                g1 = f_back(head.step(t, h), z1, h)
             else:
-                h, dh = torch.empty_like(z1), torch.empty_like(z1)
-                for (f, df), sl in segs:
-                    h[sl] = f(z1[sl])
-                    dh[sl] = df(z1[sl], h[sl])
-            z2 = (h.unsqueeze(1) * W2n).sum(2).add_(b2n)  # (M,C)
-            g2 = torch.softmax(z2, dim=1).sub_(Y[:, t]).mul_(lr2[:, t:t + 1])  # lr * dL/dz2
-            g1 = (g2.unsqueeze(2) * W2n).sum(1).mul_(dh)  # lr * dL/dz1 (with the step's old W2)
-            W2n.addcmul_(g2.unsqueeze(2), h.unsqueeze(1), value=-1.0)
-            b2n.sub_(g2)
+                for (fs, _), sl in segs:
+                    h[sl] = fs(z1[sl])
+                gh = head.step(t, h)
+                g1 = torch.empty_like(gh)
+                for (_, bs), sl in segs:
+                    g1[sl] = bs(gh[sl], z1[sl], h[sl])
             Delta[:, t] = g1
-            Hs[:, t] = h
-            Z2[:, t] = z2
-            G2[:, t] = g2
             if t + 1 < b1_:  # corrections inside the block, step by step
-                Pb[:, t + 1 - b0:].addcmul_(L[:, t + 1:b1_, t].unsqueeze(2), g1.unsqueeze(1), value=-1.0)
+                P[:, t + 1:b1_].addcmul_(L[:, t + 1:b1_, t].unsqueeze(2), g1.unsqueeze(1), value=-1.0)
     # fold the K rank-1 updates into the first layer: W1 <- W1 - Delta^T X, b1 <- b1 - sum Delta
     W1.baddbmm_(Delta.transpose(1, 2), x, alpha=-1.0)
-    b1.sub_(Delta.sum(1))
-    W2.copy_(W2n)
-    b2.copy_(b2n)
+    dsum = Delta.sum(1)
+    b1.sub_(dsum)
+    Z2, G2 = head.finish(W2, b2, Hs)
 
     active = lr > 0
     loss = torch.logsumexp(Z2, 2) - Z2.gather(2, y.long().clamp_min(0).unsqueeze(2)).squeeze(2)
@@ -259,12 +331,12 @@ def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
     bad = ~torch.isfinite(loss)
     first = torch.where(bad.any(1), bad.to(dtype).argmax(1), torch.full((M,), -1.0, dtype=dtype, device=dev)).long()
     # W1 = W1_0 - Delta^T X is finite when Delta is (a cheap reduction instead of scanning W1)
-    params_bad = ~torch.isfinite(Delta.sum((1, 2)) + b1.sum(1) + W2.sum((1, 2)) + b2.sum(1))
+    params_bad = ~torch.isfinite(dsum.sum(1) + b1.sum(1) + W2.sum((1, 2)) + b2.sum(1))
     first = torch.where((first < 0) & params_bad, torch.full_like(first, K - 1), first)
     result = ChunkResult(loss, correct, first)
 
     if tally_group is not None and bool((tally_group >= 0).any()):
-        absX, absD, absG2, absH = x.abs(), Delta.abs_(), G2.abs_(), Hs.abs_()
+        absX, absD, absG2, absH = x.abs(), Delta.abs_(), G2.abs(), Hs.abs_()
         g = tally_group.long()
         onehot = F.one_hot(g.clamp_min(0), max(n_groups, 1)).to(dtype) * (g >= 0).unsqueeze(2).to(dtype)
         result.tally = _group_sums(onehot[:, :, :n_groups], absD, absX, absG2, absH)
@@ -393,9 +465,11 @@ def _join_steps(steps: list[tuple[int, ChunkResult]], K: int) -> ChunkResult:
 
 def chunk_flops(M: int, K: int, D: int, H: int, C: int, tally_groups: int = 0) -> float:
     """Floating-point operations of :func:`sgd_chunk` (multiply-add = 2), dominated by the
-    batched products: pre-activations ``2KDH``, Gram ``2K^2D``, fold ``2KHD``, the per-step
-    corrections ``2K^2H`` and second layer ``~6KHC``; a tallied chunk adds ``2(G+1)KHD``."""
-    per_model = 2 * K * D * H + 2 * K * K * D + 2 * K * H * D + 2 * K * K * H + 6 * K * H * C + 12 * K * H
+    batched products: pre-activations ``2KDH``, Gram ``2K^2D`` (the whole K x K product is
+    computed), fold ``2KHD``, the corrections ``K(K-1)H`` (step t gets ``t`` multiply-adds of
+    length H: the strict lower triangle) and second layer ``~6KHC``; a tallied chunk adds
+    ``2(G+1)KHD``."""
+    per_model = 2 * K * D * H + 2 * K * K * D + 2 * K * H * D + K * (K - 1) * H + 6 * K * H * C + 12 * K * H
     if tally_groups:
         per_model += 2 * (tally_groups + 1) * K * H * (D + C)
     return float(M * per_model)
