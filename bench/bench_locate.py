@@ -7,7 +7,9 @@ ratio = 60 s / measured wall time (> 1: the target is met). Per-step times are r
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -16,20 +18,10 @@ THREADS = 2
 
 
 def _trained_lenet(seed: int = 0):
-    from knowloc.data import ImageDataModule
-    from knowloc.models import LeNet5
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from trained import trained_lenet
 
-    torch.manual_seed(seed)
-    dm = ImageDataModule(seed=seed)
-    dm.setup()
-    net = LeNet5()
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    x, y = dm.train_split.x, dm.train_split.y
-    for start in range(0, len(y), 64):  # one epoch
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x[start:start + 64]), y[start:start + 64]).backward()
-        opt.step()
-    return net.eval(), dm
+    return trained_lenet(seed)
 
 
 def run(threads: int = THREADS, max_k: int = 30) -> dict:
