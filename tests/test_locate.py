@@ -168,7 +168,9 @@ def test_locate_experiment_writes_every_artefact(run_job, tmp_path):
     assert rec["status"] == "finished", rec["error"]
     folder = tmp_path / "mlp"
     assert artefacts.present(folder)
-    assert {"locate/scores.csv", "locate/overview.json", "locate/unit_images.npz"} <= set(rec["artefacts"])
+    from knowloc.locate import artefacts as la
+
+    assert {la.SCORES.path, la.OVERVIEW.path, la.IMAGES.path} <= set(rec["artefacts"])
     data = artefacts.read(folder)
     s = data["summary"]
     assert s["layer"] == "act1" and s["classes"] == list(range(10))

@@ -5,11 +5,58 @@ The run folder is ``trainer.default_root_dir`` (knowloc sets it to the Hydra out
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from knowloc.records import add_results
 from knowloc.tracking import wandb_run_of
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One file a family writes into a run folder: ``path`` relative to the run folder, with its
+    suffix (``{name}`` fields for a family of files, e.g. ``snapshots/epoch{epoch:03d}.npz``), and
+    ``meaning``, one line on what it holds. Declared once, in the family's ``artefacts.py``
+    (``ARTEFACTS``); writers and readers take the path from here, never from a string of their own.
+    """
+
+    path: str
+    meaning: str
+
+    @property
+    def key(self) -> str:
+        """The path without its suffix: the name for :func:`save_figure` / :func:`save_table` and
+        the W&B key."""
+        return self.path.rsplit(".", 1)[0]
+
+    @property
+    def suffix(self) -> str:
+        return "." + self.path.rsplit(".", 1)[1] if "." in self.path.rsplit("/", 1)[-1] else ""
+
+    def name(self, **fields) -> str:
+        """The relative path with its ``{fields}`` filled in."""
+        return self.path.format(**fields) if fields else self.path
+
+    def at(self, run_dir: str | Path, **fields) -> Path:
+        """The file in ``run_dir``."""
+        return Path(run_dir) / self.name(**fields)
+
+    def exists(self, run_dir: str | Path, **fields) -> bool:
+        return self.at(run_dir, **fields).is_file()
+
+    def matches(self, run_dir: str | Path) -> list[Path]:
+        """Every file of this artefact in ``run_dir`` (for a path with ``{fields}``), sorted."""
+        import re
+
+        pattern = re.sub(r"\\\{[^}]*\\\}", "(.+)", re.escape(self.path))
+        base = Path(run_dir)
+        head = self.path.split("{", 1)[0].rsplit("/", 1)[0] if "/" in self.path.split("{", 1)[0] else ""
+        root = base / head if head else base
+        if not root.is_dir():
+            return []
+        return sorted(p for p in root.rglob("*") if p.is_file()
+                      and re.fullmatch(pattern, p.relative_to(base).as_posix()))
 
 
 def run_dir(trainer) -> Path:

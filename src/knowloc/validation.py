@@ -1,8 +1,9 @@
 """Checks of config values that YAML types alone cannot express (ranges, choices).
 
-Each rule names a dotted key, a test and what is allowed; :func:`validate` raises
-:class:`~knowloc.errors.ConfigValueError` (one line: key, bad value, what is allowed).
-Keys absent from a config are skipped, so experiment families add their rules here.
+Each rule names a dotted key, a test and what is allowed (:mod:`knowloc.rules`); :func:`validate`
+raises :class:`~knowloc.errors.ConfigValueError` (one line: key, bad value, what is allowed).
+Keys absent from a config are skipped. The platform's own keys (seed, trainer, data) are listed
+here; each family's keys are in its ``options.py`` and merged in (:func:`knowloc.families.rules`).
 """
 
 from __future__ import annotations
@@ -14,38 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from knowloc.errors import ConfigValueError
 
 
-def _int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def int_at_least(lo: int) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: _int(v) and v >= lo), f"an integer >= {lo}"
-
-
-def positive_number() -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: _num(v) and v > 0), "a number > 0"
-
-
-def fraction(closed_low=True, closed_high=True) -> tuple[Callable[[Any], bool], str]:
-    lo, hi = ("[" if closed_low else "("), ("]" if closed_high else ")")
-
-    def ok(v):
-        return _num(v) and (v >= 0 if closed_low else v > 0) and (v <= 1 if closed_high else v < 1)
-
-    return ok, f"a number in {lo}0, 1{hi}"
-
-
-def one_of(*choices) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: v in choices), "one of " + ", ".join(map(str, choices))
-
-
-def optional(rule):
-    test, text = rule
-    return (lambda v: v is None or test(v)), f"null or {text}"
+from knowloc.rules import (fraction, int_at_least, is_int as _int, is_number as _num,  # noqa: F401
+                           one_of, optional, positive_number)
 
 
 def _equality_run(v) -> bool:
@@ -176,9 +147,9 @@ _MISSING = object()
 
 def validate_values(values: dict, rules: dict, prefix: str = "") -> None:
     """Raise ConfigValueError (key ``prefix + key``) for the first plain value that breaks a rule."""
-    for key, (test, allowed) in rules.items():
-        if key in values and not test(values[key]):
-            raise ConfigValueError(prefix + key, values[key], allowed)
+    from knowloc.rules import check
+
+    check(values, rules, prefix)
 
 
 def validate(cfg: DictConfig, rules: dict | None = None) -> None:
@@ -196,7 +167,7 @@ def validate(cfg: DictConfig, rules: dict | None = None) -> None:
             raise ConfigValueError(key, value, allowed)
 
 
-# families that keep their rules in their own options module
-from knowloc.locate.options import RULES as _LOCATE_RULES  # noqa: E402
+# each family keeps its rules in its own options module (knowloc.families)
+from knowloc.families import rules as _family_rules  # noqa: E402
 
-RULES.update({f"callbacks.locate.{k}": v for k, v in _LOCATE_RULES.items()})
+RULES.update(_family_rules())

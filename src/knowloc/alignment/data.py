@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from knowloc.data.image import EpochSeededSampler, FieldsDataset, stacked
 from knowloc.errors import ConfigValueError
+from knowloc.seeds import seed_stream
 
 SPLITS = ("train", "val", "test")
 
@@ -96,7 +97,7 @@ class EqualityDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        g = torch.Generator().manual_seed(self.seed)
+        g = seed_stream(self.seed, "equality/items")
         for s in SPLITS:
             self.vocab[s] = make_vocabulary(self.vocab_size, self.dim, g)
         for s in SPLITS:
@@ -197,7 +198,7 @@ class InterchangeDataModule(L.LightningDataModule):
         if self.train_split is not None:
             return
         # offset so that the items differ from the network's own training data of the same seed
-        g = torch.Generator().manual_seed(self.seed + 7919)
+        g = seed_stream(self.seed, "interchange/items")
         train_vocab = make_vocabulary(self.vocab_size, self.dim, g)
         test_vocab = make_vocabulary(self.vocab_size, self.dim, g)
         self.train_split = sample_triples(self.n_train, train_vocab, g)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from knowloc.seeds import seed_stream
+
 VARIABLES = ("ab", "cd", "both")
 #: gates (g_ab, g_cd) of each intervention target
 GATES = {"ab": (1, 0), "cd": (0, 1), "both": (1, 1)}
@@ -174,7 +176,7 @@ class Rotations(nn.Module):
             raise ValueError(f"rotation kind {kind!r}: expected orthogonal or linear")
         self.kind = kind
         if start is None:
-            start = random_orthogonal(n, dim, generator or torch.Generator().manual_seed(0))
+            start = random_orthogonal(n, dim, generator or seed_stream(0, "alignment/default_start"))
         self.basis = _Weight(start.clone())
         if kind == "orthogonal":
             nn.utils.parametrizations.orthogonal(self.basis, orthogonal_map=orthogonal_map)

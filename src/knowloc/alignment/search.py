@@ -34,6 +34,7 @@ from knowloc.alignment.interchange import (GATES, VARIABLES, Rotations, base_lab
                                            random_orthogonal,
                                            subspace_masks)
 from knowloc.errors import ConfigValueError
+from knowloc.seeds import seed_stream
 
 log = logging.getLogger("knowloc")
 
@@ -78,7 +79,7 @@ class AlignmentSearch(L.LightningModule):
         # per layer: the (size, variable) configs; rotation index = restart * n_configs + config
         self.configs = {layer: [(k, v) for k in self.sizes for v in self.variables
                                 if k * (2 if v == "both" else 1) <= self.width[layer]] for layer in self.layers}
-        g = torch.Generator().manual_seed(self.seed + 1)
+        g = seed_stream(self.seed, "alignment/starts")
         self.rot = nn.ModuleDict()
         for layer in self.layers:
             cf = self.configs[layer]
@@ -184,7 +185,7 @@ class AlignmentSearch(L.LightningModule):
         # drawn from (seed, step) on the CPU, not the global stream: the same search gives the same gates
         # whether or not the network was trained in the same job, on every device, and a resumed
         # search continues the sequence
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.global_step))
+        g = seed_stream(self.seed, "alignment/gates", self.global_step)
         t = torch.randint(0, 3, (n,), generator=g, device="cpu").to(self.device)
         g_ab = torch.where(joint[:, None], (t != 1).float(), fixed_ab[:, None])
         g_cd = torch.where(joint[:, None], (t != 0).float(), fixed_cd[:, None])
@@ -287,7 +288,7 @@ class AlignmentSearch(L.LightningModule):
                                             if t == v else None, "R": R[i], "back": back[i], "m_ab": m_ab[i],
                                             "m_cd": m_cd[i], "gates": GATES[t]})
         if "random" in self.baselines:
-            g = torch.Generator().manual_seed(self.seed * 31 + layer)
+            g = seed_stream(self.seed, "alignment/random_baseline", layer)
             Q = random_orthogonal(n_cf, d, g).to(dev)
             for j, (k, v) in enumerate(cf):
                 entries.append({"layer": layer, "size": k, "variable": v, "restart": 0, "method": "random",

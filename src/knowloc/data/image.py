@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from knowloc.data.sources import Source, load_pool
 from knowloc.data.transforms import SCALINGS, normalize_classes, pad_images, scale_images, select_classes
 from knowloc.errors import ConfigValueError
+from knowloc.seeds import seed_stream
 
 
 @dataclass
@@ -62,7 +63,7 @@ class EpochSeededSampler(Sampler[int]):
     def __iter__(self):
         if not self.shuffle:
             return iter(range(self.n))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        g = seed_stream(self.seed, "data/order", self.epoch)
         return iter(torch.randperm(self.n, generator=g).tolist())
 
     def __len__(self) -> int:
@@ -152,7 +153,7 @@ class ImageDataModule(L.LightningDataModule):
         src, *pool = load_pool(self.name, self.root, self.download, self.first_n, self.classes)
         self.source = src
         pool, keep = tuple(pool), pool[3]
-        g = torch.Generator().manual_seed(self.seed)
+        g = seed_stream(self.seed, "data/split")
         if self.split == "index":
             train, val, test = self._index_splits(src, pool)
         else:

@@ -1,8 +1,8 @@
 """The locate page: pick a class and a method, see its top units (score, ablation drop, the
 unit's activation-weighted image of the class) and its causal curve beside the other methods'.
 
-Reads only through :mod:`knowloc.locate.artefacts` (``locate/overview.json``, ``scores.csv``,
-``curves.csv``, ``causal.csv``, ``agreement.csv``, ``unit_images.npz``).
+Reads only through :mod:`knowloc.locate.artefacts` (the overview, scores, curves, causal and
+agreement tables, and the unit images).
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
-"""Every file the locate family writes, under ``<run>/locate/``; the callback and the command
-write through :func:`write`, the explorer page and the tests read through :func:`read`.
+"""Every file the locate family writes, under ``<run>/locate/``: :data:`ARTEFACTS` (path and
+meaning of each). The callback and the command write through :func:`write`, the explorer page and
+the tests read through :func:`read`.
 
-| relative path            | writer          | meaning                                                                   |
-| ------------------------ | --------------- | ------------------------------------------------------------------------- |
-| ``locate/scores.csv``    | ``save_table``  | layer, class, unit, one column per method: the per-unit scores            |
-| ``locate/agreement.csv`` | ``save_table``  | method_a, method_b, class, spearman, overlap@k (per class; ``class`` -1: mean) |
-| ``locate/agreement.png`` | ``save_figure`` | the mean Spearman and top-k overlap matrices                              |
-| ``locate/curves.csv``    | ``save_table``  | method, class, k, unit (k-th added), acc_target, acc_others, drop_target, drop_others, max_other_drop, selectivity |
-| ``locate/causal.csv``    | ``save_table``  | method, class, area (mean selectivity over k), knockout_k (empty: not met), drop_target_k1 |
-| ``locate/curves.png``    | ``save_figure`` | selectivity and class-c accuracy vs k, every method (mean over classes)    |
-| ``locate/overview.json``  | ``write_json``  | layer, classes, methods {area, top1_hit, knockout_met, knockout_k_mean, spearman_vs_ablation, seconds}, best_method, message, acc_before, seconds |
-| ``locate/unit_images.npz`` | ``np.savez``  | act_image [unit, class, *image]: activation-weighted class-mean images (image inputs only) |
+Columns: ``scores``: layer, class, unit, one column per method; ``agreement``: method_a, method_b,
+class, spearman, overlap@k; ``curves``: method, class, k, unit (k-th added), acc_target,
+acc_others, drop_target, drop_others, max_other_drop, selectivity; ``causal``: method, class, area
+(mean selectivity over k), knockout_k (empty: not met), drop_target_k1; ``overview``: layer,
+classes, methods {area, top1_hit, knockout_met, knockout_k_mean, spearman_vs_ablation, seconds},
+best_method, message, acc_before, seconds.
 
 Results (``summary.json`` metrics and the W&B summary): ``locate/area/<method>``,
 ``locate/spearman_vs_ablation/<method>``, ``locate/knockout_met/<method>``, ``locate/top1_hit/<method>``, ``locate/seconds/<step>``,
@@ -23,14 +20,22 @@ from pathlib import Path
 
 import numpy as np
 
+from knowloc.artifacts import Artefact
+
 FOLDER = "locate"
-SCORES, AGREEMENT, CURVES, CAUSAL, OVERVIEW, IMAGES = ("locate/scores", "locate/agreement", "locate/curves",
-                                                      "locate/causal", "locate/overview.json",
-                                                      "locate/unit_images.npz")
+SCORES = Artefact("locate/scores.csv", "per-unit scores: layer, class, unit, one column per method")
+AGREEMENT = Artefact("locate/agreement.csv", "Spearman and top-k overlap of every pair of methods, per class (-1: mean)")
+AGREEMENT_FIGURE = Artefact("locate/agreement.png", "the mean Spearman and top-k overlap matrices")
+CURVES = Artefact("locate/curves.csv", "accuracy and selectivity as the top-k units of each method are ablated")
+CURVES_FIGURE = Artefact("locate/curves.png", "selectivity and class-c accuracy vs k, every method")
+CAUSAL = Artefact("locate/causal.csv", "per method and class: selectivity area, knockout k, drop at k = 1")
+OVERVIEW = Artefact("locate/overview.json", "the summary: per-method area, top-1 hit, knockout, best method")
+IMAGES = Artefact("locate/unit_images.npz", "act_image[unit, class]: activation-weighted class-mean images")
+ARTEFACTS = (SCORES, AGREEMENT, AGREEMENT_FIGURE, CURVES, CURVES_FIGURE, CAUSAL, OVERVIEW, IMAGES)
 
 
 def present(run_dir: Path) -> bool:
-    return (Path(run_dir) / OVERVIEW).is_file()
+    return OVERVIEW.exists(run_dir)
 
 
 def _tables(res):
@@ -75,17 +80,17 @@ def write(trainer, res) -> dict:
     folder = artifacts.run_dir(trainer) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     scores, agree, curves, causal = _tables(res)
-    artifacts.save_table(trainer, SCORES, scores)
-    artifacts.save_table(trainer, AGREEMENT, agree)
-    artifacts.save_table(trainer, CURVES, curves)
-    artifacts.save_table(trainer, CAUSAL, causal)
-    artifacts.save_figure(trainer, AGREEMENT, figures.agreement_figure(agree, res.methods))
-    artifacts.save_figure(trainer, CURVES, figures.curves_figure(curves, res.methods, res.layer))
-    write_json(folder / "overview.json", {**res.summary, "weight_layer": res.weight_layer,
+    artifacts.save_table(trainer, SCORES.key, scores)
+    artifacts.save_table(trainer, AGREEMENT.key, agree)
+    artifacts.save_table(trainer, CURVES.key, curves)
+    artifacts.save_table(trainer, CAUSAL.key, causal)
+    artifacts.save_figure(trainer, AGREEMENT_FIGURE.key, figures.agreement_figure(agree, res.methods))
+    artifacts.save_figure(trainer, CURVES_FIGURE.key, figures.curves_figure(curves, res.methods, res.layer))
+    write_json(OVERVIEW.at(folder.parent), {**res.summary, "weight_layer": res.weight_layer,
                                           "num_classes": res.num_classes, "acc_before": res.acc_before.tolist(),
                                           "seconds": res.seconds})
     if res.act_image is not None:
-        np.savez_compressed(folder / "unit_images.npz", act_image=res.act_image.astype(np.float32))
+        np.savez_compressed(IMAGES.at(folder.parent), act_image=res.act_image.astype(np.float32))
     out = results(res)
     artifacts.log_results(trainer, out)
     return out
@@ -99,10 +104,10 @@ def read(run_dir: Path) -> dict:
     import pandas as pd
 
     run_dir = Path(run_dir)
-    out = {"summary": json.loads((run_dir / OVERVIEW).read_text())}
-    for key, name in (("scores", SCORES), ("agreement", AGREEMENT), ("curves", CURVES), ("causal", CAUSAL)):
-        out[key] = pd.read_csv(run_dir / f"{name}.csv")
-    img = run_dir / IMAGES
+    out = {"summary": json.loads(OVERVIEW.at(run_dir).read_text())}
+    for key, art in (("scores", SCORES), ("agreement", AGREEMENT), ("curves", CURVES), ("causal", CAUSAL)):
+        out[key] = pd.read_csv(art.at(run_dir))
+    img = IMAGES.at(run_dir)
     out["act_image"] = np.load(img)["act_image"] if img.is_file() else None
     return out
 

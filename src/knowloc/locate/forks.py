@@ -37,6 +37,7 @@ from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
 from knowloc.neurons.trace import Trace
+from knowloc.seeds import seed_stream
 
 
 @dataclass
@@ -103,7 +104,7 @@ def continue_forks(net: nn.Module, layer: str, x: torch.Tensor, y: torch.Tensor,
     tally = torch.zeros(C, getattr(full, wname).out_features, dtype=torch.float64)
     has_bias = 0.0 if getattr(full, wname).bias is None else 1.0
     opt = torch.optim.SGD(full.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(int(seed))
+    g = seed_stream(seed, "locate/fork_order")
     steps = 0
     for _ in range(int(epochs)):
         order = torch.randperm(len(y), generator=g)

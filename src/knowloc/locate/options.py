@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from knowloc.rules import check, int_at_least as _int_at_least, is_int as _int, is_number as _num
+
 METHODS = ("tally", "fork", "gradient", "activation", "attribution", "ablation", "random")
 #: methods that predict the causal effect (ablation is the effect itself, random the floor)
 PREDICTORS = ("tally", "fork", "gradient", "activation", "attribution")
@@ -60,29 +62,16 @@ class LocateOptions:
     seed: int = 0
 
     def __post_init__(self):
-        from knowloc.validation import validate_values
-
-        validate_values(asdict(self), RULES)
+        check(asdict(self), RULES)
 
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
 
-def _int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _int_at_least(lo: int):
-    return (lambda v: _int(v) and v >= lo), f"an integer >= {lo}"
-
-
-#: option -> (test, allowed), as :data:`knowloc.validation.RULES` (which holds them as ``callbacks.locate.<key>``);
-#: self-contained, so that importing this module never imports the validation module
+#: the config node of these options (``callbacks.locate.<key>``)
+PREFIX = "callbacks.locate."
+#: option -> (test, allowed) (:mod:`knowloc.rules`), merged into :data:`knowloc.validation.RULES`
 RULES = {
     "layer": ((lambda v: v is None or (isinstance(v, str) and v != "")), "null or a layer name, e.g. act3"),
     "target_class": ((lambda v: v is None or (_int(v) and v >= 0)), "null or an integer >= 0"),

@@ -18,6 +18,7 @@ from torch import nn
 
 from knowloc.neurons.statistics import UnitClassStats
 from knowloc.neurons.trace import Trace, get_layer, unit_grads, unit_values
+from knowloc.seeds import numpy_stream
 
 
 def share_over_classes(m: np.ndarray) -> np.ndarray:
@@ -93,7 +94,7 @@ def ablation_scores(evaluator) -> tuple[np.ndarray, np.ndarray]:
 
 def random_scores(num_units: int, num_classes: int, seed: int) -> np.ndarray:
     """``(U, C)``: an independent seeded random permutation of the units per class."""
-    g = np.random.default_rng(int(seed))
+    g = numpy_stream(seed, "locate/random")
     return np.stack([g.permutation(num_units).astype(np.float64) for _ in range(num_classes)], 1)
 
 

@@ -36,6 +36,7 @@ from torch import nn
 
 from knowloc.errors import ConfigValueError
 from knowloc.neurons.trace import Trace, split_sequential
+from knowloc.seeds import seed_stream
 
 METHODS = ("zero", "mean", "resample")
 
@@ -115,7 +116,7 @@ def reference_for(net: nn.Module, layer: str, method: str, reference_x: torch.Te
     ref = layer_output(net, layer, reference_x, batch_size)
     if method == "mean":
         return ref.mean(0), None
-    g = torch.Generator().manual_seed(int(seed))
+    g = seed_stream(seed, "ablation/resample")
     return None, ref[torch.randint(len(ref), (n_eval,), generator=g)]
 
 
