@@ -71,6 +71,23 @@ def test_help_lists_groups_and_options(knowloc_cli):
     assert "knowloc compare" in p.stdout
 
 
+def test_help_lists_every_rule_from_its_one_place(knowloc_cli):
+    """``--help`` reads the allowed values from the rules the preflight checks (the platform's and
+    each family's ``options.RULES``): every key appears with its text, under its family."""
+    from knowloc import families
+    from knowloc.validation import RULES
+
+    p = knowloc_cli("--help")
+    assert p.returncode == 0
+    text = " ".join(p.stdout.split())  # the help wraps long texts
+    for key, (_, allowed) in RULES.items():
+        assert f"{key} {' '.join(allowed.split())}" in text, key
+    for family in families.FAMILIES:
+        mod = families.options(family)
+        if mod is not None and getattr(mod, "RULES", None):
+            assert f"[{family}]" in p.stdout
+
+
 def test_cfg_job_prints_the_composed_config(knowloc_cli):
     import yaml
 

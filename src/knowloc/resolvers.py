@@ -53,6 +53,31 @@ def experiments_help() -> str:
     return "\n".join(lines)
 
 
+def options_help() -> str:
+    """``${knowloc.options_help:}``: every checked key and what it allows for ``knowloc --help``,
+    the platform's first, then each family's, read from the rules themselves
+    (:mod:`knowloc.validation`, ``knowloc.<family>.options``)."""
+    import textwrap
+
+    from knowloc import families
+    from knowloc.validation import RULES
+
+    family_keys = families.rules()
+    sections = [("platform", [k for k in RULES if k not in family_keys])]
+    for family in families.FAMILIES:
+        mod = families.options(family)
+        if mod is not None and getattr(mod, "RULES", None):
+            prefix = getattr(mod, "PREFIX", "")
+            sections.append((family, [prefix + k for k in mod.RULES]))
+    lines = []
+    for title, keys in sections:
+        lines.append(f"  [{title}]")
+        for key in keys:
+            lines += textwrap.wrap(RULES[key][1], width=100, initial_indent=f"    {key:<44} ",
+                                   subsequent_indent=" " * 49, break_on_hyphens=False)
+    return "\n".join(lines)
+
+
 def seeds(n, start=0) -> list[int]:
     """``${knowloc.seeds:1000}``: the list [start, ..., start + n - 1] (a seed list for stacked runs)."""
     return list(range(int(start), int(start) + int(n)))
@@ -66,6 +91,7 @@ def register() -> None:
         "knowloc.image_size": lambda data_name, pad=0: _SIZES.get(str(data_name), 28) + 2 * int(pad or 0),
         "knowloc.by_activation": by_activation,
         "knowloc.experiments_help": experiments_help,
+        "knowloc.options_help": options_help,
 
 
         "knowloc.seeds": seeds,
