@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from knowloc.localization import artefacts
 from knowloc.localization.engine import init_stack, reference_sgd
 
 # digits 1/7 vs 6/8 among the first 1,200 images of the embedded set: ~480 samples, ~120 in phase 1
@@ -35,8 +36,8 @@ def test_run_finishes_with_results_figures_and_wandb(small_run):
         rho, lo, hi = (m[f"localization/{k}/{p}"] for k in ("pearson", "pearson_low", "pearson_high"))
         assert -1 <= lo <= rho <= hi <= 1
     assert 0.5 < m["test/acc"] <= 1.0 and m["test/acc"] == pytest.approx(m["phase1/test_acc"])
-    for f in ("scatter_large.png", "scatter_small.png", "pixel_map.png", "correlations.csv", "parameters.csv", "params.npz"):
-        assert (out / "localization" / f).is_file(), f
+    for art in artefacts.ARTEFACTS:  # every file of one model (a single run has no models table)
+        assert art.exists(out) == (art is not artefacts.MODELS), art.path
     assert rec["wandb_dir"] and list((out / "wandb").rglob("*.wandb"))
     assert rec["data"]["forks"].keys() == {"1 vs 6/8", "7 vs 6/8", "6 vs 1/7", "8 vs 1/7"}
 
@@ -77,7 +78,7 @@ def test_tally_invariant_and_analysis_from_checkpoint_and_arrays(small_run):
     y = dm.y[dm.phase1_index][n // 2:]
     assert state["steps"][0].tolist() == [int((y == 0).sum()), int((y == 1).sum())]
     # the reported correlation is that of the written r and d
-    z = np.load(out / "localization" / "params.npz")
+    z = artefacts.read_arrays(out)
     r, d = z["fc1.weight/r"].ravel(), z["fc1.weight/d"].ravel()
     ok = np.isfinite(r) & np.isfinite(d)
     assert np.corrcoef(r[ok], d[ok])[0, 1] == pytest.approx(rec["metrics"]["localization/pearson/fc1.weight"], abs=1e-9)
@@ -160,7 +161,7 @@ def test_pixel_that_is_minus_one_everywhere_maps_to_fc1_bias(small_run):
     assert dm.x.dtype == torch.float64
     border = torch.nonzero((dm.x == -1).all(0)).flatten().tolist()
     assert len(border) > 50  # the blank border of MNIST
-    pm = np.load(out / "localization" / "params.npz")["pixel_map"]
+    pm = artefacts.read_arrays(out)["pixel_map"]
     bias = rec["metrics"]["localization/pearson/fc1.bias"]
     assert math.isfinite(bias)
     assert np.abs(pm[border] - bias).max() < 1e-9
@@ -177,7 +178,7 @@ def test_phase1_length_is_floor_of_fraction_and_bias_halves_test(small_run):
     dm = LocalizationDataModule(pool_size=1200, phase1_fraction=0.3)
     dm.setup()
     assert dm.n_phase1 == math.floor(0.3 * len(dm.y))
-    z = np.load(out / "localization" / "params.npz")
+    z = artefacts.read_arrays(out)
     m = rec["metrics"]
     pooled = ([], [])
     for p in ("fc1.bias", "fc2.bias"):
