@@ -33,7 +33,7 @@ class UpdateTally(L.Callback):
 
     def __init__(self, phase: str = "phase1", window: Sequence[float] = (0.5, 1.0),
                  groups: Sequence[Sequence[int]] | Callable | None = None, n_groups: int | None = None):
-        options.check("callbacks.update_tally", window=list(window))
+        options.check("callbacks.update_tally", window=list(window), phase=phase)
         lo, hi = (float(w) for w in window)
         self.phase, self.window = phase, (lo, hi)
         self.groups = groups

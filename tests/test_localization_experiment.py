@@ -135,6 +135,18 @@ def test_stacked_models_equal_single_runs(run_job):
     assert df["activation"].tolist() == ["relu", "sigmoid"] and df["n"].tolist() == [2, 2]
     sig = [runs["sigmoid0"]["metrics"][key], runs["sigmoid4"]["metrics"][key]]
     assert df["mean"].iloc[1] == pytest.approx(np.mean(sig))
+    # read back through the family's declarations: the models table, each model's correlations
+    # (the numbers of its record) and, without arrays_per_model, its pixel map only
+    from pathlib import Path
+
+    out = Path(stack["config"]["paths"]["output_dir"])
+    models = artefacts.read_models(out)
+    assert sorted(models["activation"] + models["seed"].astype(str)) == sorted(runs)
+    assert (models["status"] == "finished").all()
+    for folder, s in find_runs([out / "runs"]):
+        corr = artefacts.read_correlations(folder).set_index("param")
+        assert corr.loc["fc1.weight", "pearson"] == pytest.approx(s["metrics"][key], rel=1e-12)
+        assert set(artefacts.read_arrays(folder)) == {"pixel_map"} and not artefacts.PARAMETERS.exists(folder)
 
 
 def test_stacked_divergence_fails_only_that_model(run_job):

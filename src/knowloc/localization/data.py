@@ -157,8 +157,9 @@ class LocalizationDataModule(L.LightningDataModule):
         for f, i in enumerate(self.fork_index):
             forks[f, :len(i)] = i
         lengths = torch.tensor([len(i) for i in self.fork_index])
-        return [("phase1", self.phase1_index.unsqueeze(0), torch.tensor([len(self.phase1_index)])),
-                ("forks", forks, lengths)]
+        phase1, fork_phase = options.PHASES
+        return [(phase1, self.phase1_index.unsqueeze(0), torch.tensor([len(self.phase1_index)])),
+                (fork_phase, forks, lengths)]
 
     def train_dataloader(self):
         return DataLoader(_Chunks(self.plan(), self.x, self.y, self.cls, self.chunk_size),

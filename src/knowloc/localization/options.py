@@ -14,8 +14,8 @@ and ``callbacks.update_tally``, so ``PREFIX`` is empty):
 * ``model.activations`` x ``model.seeds``: the stacked models (names from
   :data:`knowloc.activations.ACTIVATIONS`); ``model.hidden``: H of the MLP D -> H -> C;
   ``model.lr`` / ``model.fork_lr`` (null = ``lr``): the per-sample SGD step sizes; ``model.dtype``.
-* ``callbacks.update_tally.window``: [start, end], fractions of the tallied phase's steps:
-  the steps t with floor(start x T) <= t < floor(end x T) are tallied.
+* ``callbacks.update_tally.window``: [start, end], fractions of the steps T of the tallied
+  ``callbacks.update_tally.phase``: the steps t with floor(start x T) <= t < floor(end x T).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from knowloc.rules import fraction, int_at_least, is_int as _int, is_number as _
 
 #: dtypes of the engine's weights and of the scaled inputs
 DTYPES = ("float32", "float64")
+#: the phases of the data module's plan, in order (the batch's ``"phase"``; the phase UpdateTally tallies)
+PHASES = ("phase1", "forks")
 #: the config nodes of the family's options (the keys below are full dotted keys)
 PREFIX = ""
 
@@ -48,7 +50,6 @@ RULES = {
     "data.phase1_epochs": int_at_least(1),
     "data.fork_epochs": int_at_least(1),
     "data.chunk_size": int_at_least(1),
-    "data.dtype": one_of(*DTYPES),
     "model.lr": positive_number(),
     "model.fork_lr": optional(positive_number()),
     "model.hidden": int_at_least(1),
@@ -57,7 +58,10 @@ RULES = {
     "model.seeds": ((lambda v: isinstance(v, list) and len(v) > 0 and all(_int(x) and x >= 0 for x in v)),
                     "a non-empty list of integers >= 0"),
     "model.dtype": one_of(*DTYPES),
+    # after model.dtype: data.dtype follows it by default (a bad model.dtype is named as such)
+    "data.dtype": one_of(*DTYPES),
     "callbacks.update_tally.window": (_window, "[start, end] with 0 <= start < end <= 1"),
+    "callbacks.update_tally.phase": one_of(*PHASES),
 }
 
 
