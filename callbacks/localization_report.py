@@ -4,12 +4,11 @@ parameter tensor, written to the run folder and to W&B (see :mod:`knowloc.locali
 Reads the tallies through :class:`knowloc.callbacks.UpdateTally`'s public ``tally`` and the fork
 weights through :class:`knowloc.localization.module.LocalizationModule`'s ``forks`` stack.
 
-One model (a single run): ``localization/scatter_large.png``, ``scatter_small.png``,
-``pixel_map.png``, ``correlations.csv``, ``parameters.csv`` (r, d, tallies, fork distances of every
-parameter), ``params.npz``, and results ``localization/pearson/fc1.weight`` ... in the record.
-Several stacked models (``activations`` x ``seeds``): one record per model in
+One model (a single run): the files of :data:`knowloc.localization.artefacts.ARTEFACTS` (figures,
+correlations, per-parameter table and arrays), and results ``localization/pearson/fc1.weight`` ...
+in the record. Several stacked models (``activations`` x ``seeds``): one record per model in
 ``<run>/runs/<activation>_seed<seed>/`` (its own ``summary.json``, so ``knowloc compare
-<run>/runs --by activation`` works), and ``localization/models.csv`` over all models.
+<run>/runs --by activation`` works), and the models table over all models.
 """
 
 from __future__ import annotations
@@ -19,11 +18,11 @@ import math
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 
-from knowloc.artifacts import log_results, run_dir, save_figure, save_table
+from knowloc.artifacts import log_results, run_dir
 from knowloc.callbacks.update_tally import UpdateTally
+from knowloc.localization import artefacts
 from knowloc.records import RunRecord, add_results, read_summary
 
 
@@ -32,7 +31,7 @@ class LocalizationReport(L.Callback):
     ``arrays_per_model``: stacked runs also write each model's per-parameter table and arrays
     (2.5 MB and ~1.5 s per model; otherwise its correlations and pixel map only: rerun a model
     alone, same weights, for its arrays); ``table_rows``: rows of the per-parameter table sent to
-    W&B (``parameters.csv`` has all of them)."""
+    W&B (the run folder's per-parameter table has all of them)."""
 
     def __init__(self, figures: bool = True, figures_per_model: bool = False, arrays_per_model: bool = False,
                  table_rows: int = 1000):
@@ -72,9 +71,7 @@ class LocalizationReport(L.Callback):
                                    {k: v[m] for k, v in tally.items()}, {k: v[m] for k, v in fork_w.items()},
                                    fork_groups)
         if stacked:
-            import pandas as pd
-
-            save_table(trainer, "localization/models", pd.DataFrame(rows))
+            artefacts.write_models(trainer, rows)
             log_results(trainer, {"localization/n_models": len(models),
                                   "localization/n_failed": int(pl_module.failed.sum())})
         log_results(trainer, {"localization/engine_s": pl_module.engine_seconds,
@@ -90,56 +87,10 @@ class LocalizationReport(L.Callback):
 
     # -- writing ------------------------------------------------------------------------------------
     def _write(self, trainer, folder: Path, res: dict, tally, forks, fork_groups, wandb: bool) -> None:
-        import pandas as pd
-
-        from knowloc.localization.analysis import fork_distance, pixel_map_figure, scatter_figure
-
-        out = folder / "localization"
-        out.mkdir(parents=True, exist_ok=True)
-        stats = pd.DataFrame(res["stats"])
-        stats.to_csv(out / "correlations.csv", index=False)
-        if not wandb and not self.arrays_per_model:  # a stacked model: statistics and pixel map only
-            if "pixel_map" in res:
-                np.savez_compressed(out / "params.npz", pixel_map=res["pixel_map"])
-        else:
-            arrays, frames = {}, []
-            for name in sorted(res["r"], key=lambda k: res["r"][k].size):  # small tensors first
-                G = tally[name].shape[0]
-                D = fork_distance(forks[name], fork_groups, G)
-                arrays[f"{name}/r"], arrays[f"{name}/d"] = res["r"][name], res["d"][name]
-                arrays[f"{name}/tally"], arrays[f"{name}/fork_distance"] = tally[name].numpy(), D.numpy()
-                shape = res["r"][name].shape
-                idx = np.indices(shape).reshape(len(shape), -1)
-                frame = {"param": name, "unit": idx[0],
-                         "input": idx[1] if len(shape) > 1 else np.full(idx.shape[1], -1),
-                         "r": res["r"][name].ravel(), "d": res["d"][name].ravel()}
-                for g in range(G):
-                    frame[f"tally_{g}"] = tally[name][g].numpy().ravel()
-                    frame[f"fork_distance_{g}"] = D[g].numpy().ravel()
-                frames.append(pd.DataFrame(frame))
-            if "pixel_map" in res:
-                arrays["pixel_map"] = res["pixel_map"]
-            np.savez_compressed(out / "params.npz", **arrays)
-            table = pd.concat(frames, ignore_index=True)
-            if wandb:
-                save_table(trainer, "localization/parameters", table, wandb_rows=self.table_rows)
-            else:
-                table.to_csv(out / "parameters.csv", index=False)
-        if wandb:
-            save_table(trainer, "localization/correlations", stats)
-        if self.figures and (wandb or self.figures_per_model):
-            figs = {"localization/scatter_large": scatter_figure(res["r"], res["d"], res["stats"], small=False),
-                    "localization/scatter_small": scatter_figure(res["r"], res["d"], res["stats"], small=True)}
-            if "pixel_map" in res:
-                figs["localization/pixel_map"] = pixel_map_figure(res["pixel_map"])
-            for name, fig in figs.items():
-                if wandb:
-                    save_figure(trainer, name, fig)
-                else:
-                    import matplotlib.pyplot as plt
-
-                    fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
-                    plt.close(fig)
+        """One model's files into ``folder`` (:func:`knowloc.localization.artefacts.write`)."""
+        artefacts.write(trainer, folder, res, tally, forks, fork_groups, wandb, figures=self.figures,
+                        figures_per_model=self.figures_per_model, arrays_per_model=self.arrays_per_model,
+                        table_rows=self.table_rows)
 
     def _model_record(self, trainer, pl_module, m, act, seed, scalars, res, failed, tally, forks, fork_groups):
         """A run record of its own for one stacked model, as if it had been run alone."""

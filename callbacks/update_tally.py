@@ -15,6 +15,7 @@ import lightning as L
 import torch
 
 from knowloc.errors import ConfigValueError
+from knowloc.localization import options
 
 
 class UpdateTally(L.Callback):
@@ -32,9 +33,8 @@ class UpdateTally(L.Callback):
 
     def __init__(self, phase: str = "phase1", window: Sequence[float] = (0.5, 1.0),
                  groups: Sequence[Sequence[int]] | Callable | None = None, n_groups: int | None = None):
+        options.check("callbacks.update_tally", window=list(window), phase=phase)
         lo, hi = (float(w) for w in window)
-        if not 0.0 <= lo < hi <= 1.0:
-            raise ConfigValueError("callbacks.update_tally.window", list(window), "[start, end] with 0 <= start < end <= 1")
         self.phase, self.window = phase, (lo, hi)
         self.groups = groups
         if callable(groups):

@@ -331,12 +331,13 @@ def test_localization_page_data_is_the_runs_r_d_and_pixel_map(tmp_path_factory):
 
     from knowloc.explore import build
     from knowloc.explore.target import open_target
+    from knowloc.localization import artefacts
 
     run = real_localization_run(tmp_path_factory.getbasetemp())
     data = build(open_target(run))
     assert [s["type"] for s in data["sections"]] == ["overview", "metrics", "localization", "files"]
     sec = section(data, "localization")
-    z = np.load(run / "localization" / "params.npz")
+    z = artefacts.read_arrays(run)
     assert list(sec["tensors"]) == ["fc2.bias", "fc1.bias", "fc2.weight", "fc1.weight"]
     for name, t in sec["tensors"].items():
         r, d = z[f"{name}/r"], z[f"{name}/d"]

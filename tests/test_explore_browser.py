@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from knowloc.localization import artefacts
 from test_explore import copy_run, real_alignment_run, real_localization_run, real_neuron_run, real_sweep
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
@@ -359,7 +360,7 @@ def test_alignment_page_iia_vs_size_per_layer(page, served_root):
 
 def test_localization_scatter_hover_names_the_parameter(page, served_root):
     root, server = served_root
-    z = np.load(root / "loc" / "localization" / "params.npz")
+    z = artefacts.read_arrays(root / "loc")
     page.goto(server.url + "?run=loc#localization")
     page.select_option("#loc-tensor", "fc2.weight")
     r, d = z["fc2.weight/r"], z["fc2.weight/d"]
@@ -378,7 +379,7 @@ def test_localization_scatter_hover_names_the_parameter(page, served_root):
     assert abs(r[idx] - r[target]) < 0.01 and abs(d[idx] - d[target]) < 0.01
     assert f"r = {r[idx]:.4f}" in tip and f"d = {d[idx]:.4f}" in tip
     # statistics: the run's correlations row for this tensor
-    with open(root / "loc" / "localization" / "correlations.csv") as f:
+    with open(artefacts.CORRELATIONS.at(root / "loc")) as f:
         row = next(r for r in csv.DictReader(f) if r["param"] == "fc2.weight")
     assert f"{float(row['pearson']):.4f}" in page.inner_text("#loc-stats")
     # the pixel map: 28 x 28 pixels; clicking the pixel of the strongest correlation marks the 100 weights

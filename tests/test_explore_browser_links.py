@@ -8,6 +8,7 @@ import csv
 
 import numpy as np
 
+from knowloc.localization import artefacts
 from test_explore_browser import browser, page, served_root  # noqa: F401  (the same real runs and server)
 
 
@@ -34,8 +35,8 @@ def test_snapshots_page_shows_no_stray_null(page, served_root):  # noqa: F811
 
 def test_localization_scatter_says_how_many_parameters_are_excluded(page, served_root):  # noqa: F811
     root, server = served_root
-    z = np.load(root / "loc" / "localization" / "params.npz")
-    with open(root / "loc" / "localization" / "correlations.csv") as f:
+    z = artefacts.read_arrays(root / "loc")
+    with open(artefacts.CORRELATIONS.at(root / "loc")) as f:
         n_stats = {r["param"]: int(float(r["n"])) for r in csv.DictReader(f)}
     page.goto(server.url + "?run=loc#localization")
     page.select_option("#loc-tensor", "fc1.weight")

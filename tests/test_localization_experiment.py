@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from knowloc.localization import artefacts
 from knowloc.localization.engine import init_stack, reference_sgd
 
 # digits 1/7 vs 6/8 among the first 1,200 images of the embedded set: ~480 samples, ~120 in phase 1
@@ -35,8 +36,8 @@ def test_run_finishes_with_results_figures_and_wandb(small_run):
         rho, lo, hi = (m[f"localization/{k}/{p}"] for k in ("pearson", "pearson_low", "pearson_high"))
         assert -1 <= lo <= rho <= hi <= 1
     assert 0.5 < m["test/acc"] <= 1.0 and m["test/acc"] == pytest.approx(m["phase1/test_acc"])
-    for f in ("scatter_large.png", "scatter_small.png", "pixel_map.png", "correlations.csv", "parameters.csv", "params.npz"):
-        assert (out / "localization" / f).is_file(), f
+    for art in artefacts.ARTEFACTS:  # every file of one model (a single run has no models table)
+        assert art.exists(out) == (art is not artefacts.MODELS), art.path
     assert rec["wandb_dir"] and list((out / "wandb").rglob("*.wandb"))
     assert rec["data"]["forks"].keys() == {"1 vs 6/8", "7 vs 6/8", "6 vs 1/7", "8 vs 1/7"}
 
@@ -77,7 +78,7 @@ def test_tally_invariant_and_analysis_from_checkpoint_and_arrays(small_run):
     y = dm.y[dm.phase1_index][n // 2:]
     assert state["steps"][0].tolist() == [int((y == 0).sum()), int((y == 1).sum())]
     # the reported correlation is that of the written r and d
-    z = np.load(out / "localization" / "params.npz")
+    z = artefacts.read_arrays(out)
     r, d = z["fc1.weight/r"].ravel(), z["fc1.weight/d"].ravel()
     ok = np.isfinite(r) & np.isfinite(d)
     assert np.corrcoef(r[ok], d[ok])[0, 1] == pytest.approx(rec["metrics"]["localization/pearson/fc1.weight"], abs=1e-9)
@@ -134,6 +135,18 @@ def test_stacked_models_equal_single_runs(run_job):
     assert df["activation"].tolist() == ["relu", "sigmoid"] and df["n"].tolist() == [2, 2]
     sig = [runs["sigmoid0"]["metrics"][key], runs["sigmoid4"]["metrics"][key]]
     assert df["mean"].iloc[1] == pytest.approx(np.mean(sig))
+    # read back through the family's declarations: the models table, each model's correlations
+    # (the numbers of its record) and, without arrays_per_model, its pixel map only
+    from pathlib import Path
+
+    out = Path(stack["config"]["paths"]["output_dir"])
+    models = artefacts.read_models(out)
+    assert sorted(models["activation"] + models["seed"].astype(str)) == sorted(runs)
+    assert (models["status"] == "finished").all()
+    for folder, s in find_runs([out / "runs"]):
+        corr = artefacts.read_correlations(folder).set_index("param")
+        assert corr.loc["fc1.weight", "pearson"] == pytest.approx(s["metrics"][key], rel=1e-12)
+        assert set(artefacts.read_arrays(folder)) == {"pixel_map"} and not artefacts.PARAMETERS.exists(folder)
 
 
 def test_stacked_divergence_fails_only_that_model(run_job):
@@ -160,7 +173,7 @@ def test_pixel_that_is_minus_one_everywhere_maps_to_fc1_bias(small_run):
     assert dm.x.dtype == torch.float64
     border = torch.nonzero((dm.x == -1).all(0)).flatten().tolist()
     assert len(border) > 50  # the blank border of MNIST
-    pm = np.load(out / "localization" / "params.npz")["pixel_map"]
+    pm = artefacts.read_arrays(out)["pixel_map"]
     bias = rec["metrics"]["localization/pearson/fc1.bias"]
     assert math.isfinite(bias)
     assert np.abs(pm[border] - bias).max() < 1e-9
@@ -177,7 +190,7 @@ def test_phase1_length_is_floor_of_fraction_and_bias_halves_test(small_run):
     dm = LocalizationDataModule(pool_size=1200, phase1_fraction=0.3)
     dm.setup()
     assert dm.n_phase1 == math.floor(0.3 * len(dm.y))
-    z = np.load(out / "localization" / "params.npz")
+    z = artefacts.read_arrays(out)
     m = rec["metrics"]
     pooled = ([], [])
     for p in ("fc1.bias", "fc2.bias"):

@@ -116,29 +116,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks.weight_snapshots.range_quantile": fraction(False, True),
     "callbacks.weight_snapshots.colour_scale": one_of("run", "snapshot"),
     "callbacks.freeze_layers.at_epoch": int_at_least(0),
-    # update tallies and forks (knowloc.localization)
-    "data.superclasses": ((lambda v: isinstance(v, list) and len(v) >= 2 and all(
-        (isinstance(g, list) and len(g) > 0 and all(_int(c) and c >= 0 for c in g)) or (_int(g) and g >= 0) for g in v)),
-        "a list of at least two super-classes, each a list of classes, e.g. [[1,7],[6,8]]"),
-    "data.pool_size": optional(int_at_least(1)),
-    "data.phase1_fraction": fraction(False, False),
-    "data.phase1_epochs": int_at_least(1),
-    "data.fork_epochs": int_at_least(1),
-    "data.chunk_size": int_at_least(1),
-    "model.lr": positive_number(),
-    "model.fork_lr": optional(positive_number()),
-    "model.hidden": int_at_least(1),
-    "model.activations": ((lambda v: isinstance(v, list) and len(v) > 0 and all(
-        a in ("relu", "leaky_relu", "gelu", "silu", "elu", "softplus", "tanh", "sigmoid", "identity") for a in v)),
-        "a non-empty list of relu, leaky_relu, gelu, silu, elu, softplus, tanh, sigmoid, identity"),
-    "model.seeds": ((lambda v: isinstance(v, list) and len(v) > 0 and all(_int(x) and x >= 0 for x in v)),
-                    "a non-empty list of integers >= 0"),
-    "model.dtype": one_of("float32", "float64"),
     # Lightning's accelerators; whether a GPU is present is checked by Lightning in the job (a
     # SLURM submit host need not have the GPU of its compute nodes)
     "trainer.accelerator": one_of("cpu", "gpu", "cuda", "mps", "tpu", "auto"),
-    "callbacks.update_tally.window": ((lambda v: isinstance(v, list) and len(v) == 2 and all(_num(x) for x in v)
-                                       and 0 <= v[0] < v[1] <= 1), "[start, end] with 0 <= start < end <= 1"),
 }
 
 

@@ -1,12 +1,11 @@
 """The localization page: r (update tally share) vs d (fork difference share) per parameter tensor,
 hover shows the parameter; the pixel correlation map; where r and d disagree most.
 
-Reads what :class:`~knowloc.callbacks.LocalizationReport` writes (see :mod:`knowloc.localization.analysis`)::
-
-    localization/params.npz        "<tensor>/r", "<tensor>/d" (arrays of the tensor's shape; r = A / (A + B),
-                                   d = D_A / (D_A + D_B)), "<tensor>/tally", "<tensor>/fork_distance", "pixel_map"
-    localization/correlations.csv  one row per tensor: param, n, pearson (+ 95% interval), spearman, Welch t, ...
-    localization/models.csv        (stacked runs) one row per model; each model's own record is in runs/<act>_seed<seed>/
+Reads what :class:`~knowloc.callbacks.LocalizationReport` writes, through the declarations of
+:mod:`knowloc.localization.artefacts` (what each file holds is listed there): the arrays
+(``"<tensor>/r"``, ``"<tensor>/d"`` of the tensor's shape, r = A / (A + B), d = D_A / (D_A + D_B);
+``"pixel_map"``), the correlations (one row per tensor) and, for stacked runs, the models table
+(each model's own record is in runs/<act>_seed<seed>/).
 
 A tensor with more than :data:`MAX_POINTS` parameters is shown as an evenly spaced sample of them
 (the page says so); the correlations are always those the run computed over all of them with a
@@ -20,8 +19,8 @@ import numpy as np
 
 from knowloc.explore.embed import nums, read_csv, read_npz
 from knowloc.explore.target import Run
+from knowloc.localization import artefacts
 
-FOLDER = "localization"
 MAX_POINTS = 120_000
 #: parameters listed in the "r and d disagree" table of each tensor
 N_DISAGREE = 25
@@ -43,10 +42,8 @@ def _tensor(r: np.ndarray, d: np.ndarray) -> dict:
 
 
 def section(run: Run) -> dict | None:
-    folder = run.path / FOLDER
-    npz = folder / "params.npz"
-    models = folder / "models.csv"
-    if not npz.is_file() and not models.is_file():
+    npz, models = artefacts.ARRAYS.at(run.path), artefacts.MODELS.at(run.path)
+    if not artefacts.present(run.path):
         return None
     out: dict = {"id": "localization", "title": "Localization", "type": "localization", "tensors": {},
                  "pixel_map": None, "correlations": None, "models": None}
@@ -59,7 +56,7 @@ def section(run: Run) -> dict | None:
             pm = np.asarray(z["pixel_map"], dtype=float)
             side = int(round(pm.size ** 0.5))
             out["pixel_map"] = nums(pm.reshape(side, side) if side * side == pm.size else pm.reshape(1, -1))
-    corr = folder / "correlations.csv"
+    corr = artefacts.CORRELATIONS.at(run.path)
     if corr.is_file():
         header, rows = read_csv(corr)
         out["correlations"] = {"header": header, "rows": rows}

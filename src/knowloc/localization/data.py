@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from knowloc.data import load_pool, scale_images, select_classes
 from knowloc.data.transforms import normalize_classes
 from knowloc.errors import ConfigValueError
+from knowloc.localization import options
 
 
 @dataclass
@@ -90,16 +91,12 @@ class LocalizationDataModule(L.LightningDataModule):
                  phase1_epochs: int = 1, fork_epochs: int = 1, chunk_size: int = 64,
                  scaling: str = "symmetric", eval_batch_size: int = 1000, dtype: str = "float64"):
         super().__init__()
-        if dtype not in ("float32", "float64"):
-            raise ConfigValueError("data.dtype", dtype, ("float32", "float64"))
+        options.check("data", dtype=dtype, pool_size=pool_size, phase1_fraction=phase1_fraction,
+                      phase1_epochs=phase1_epochs, fork_epochs=fork_epochs, chunk_size=chunk_size)
         self.dtype = getattr(torch, dtype)
         groups = normalize_classes([list(g) if hasattr(g, "__iter__") else [g] for g in superclasses])
         if groups is None or len(groups) < 2:
             raise ConfigValueError("data.superclasses", superclasses, "at least two super-classes, e.g. [[1,7],[6,8]]")
-        if not 0.0 < float(phase1_fraction) < 1.0:
-            raise ConfigValueError("data.phase1_fraction", phase1_fraction, "a number in (0, 1)")
-        if pool_size is not None and int(pool_size) < 1:
-            raise ConfigValueError("data.pool_size", pool_size, "null or an integer >= 1")
         self.name, self.root, self.download = name, root, download
         self.superclasses = groups
         self.pool_size = None if pool_size is None else int(pool_size)
@@ -160,8 +157,9 @@ class LocalizationDataModule(L.LightningDataModule):
         for f, i in enumerate(self.fork_index):
             forks[f, :len(i)] = i
         lengths = torch.tensor([len(i) for i in self.fork_index])
-        return [("phase1", self.phase1_index.unsqueeze(0), torch.tensor([len(self.phase1_index)])),
-                ("forks", forks, lengths)]
+        phase1, fork_phase = options.PHASES
+        return [(phase1, self.phase1_index.unsqueeze(0), torch.tensor([len(self.phase1_index)])),
+                (fork_phase, forks, lengths)]
 
     def train_dataloader(self):
         return DataLoader(_Chunks(self.plan(), self.x, self.y, self.cls, self.chunk_size),

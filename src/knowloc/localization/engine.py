@@ -34,33 +34,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from knowloc.activations import activation_names, make_activation
+from knowloc.activations import ACTIVATIONS, activation
 from knowloc.errors import ConfigValueError
 
 #: Parameter names of the stacked MLP, in the order of ``MLP(sizes).named_parameters()``.
 PARAMS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
 
-_aten = torch.ops.aten
-
-#: activation name -> (f(z), backward(grad, z, h)) with h = f(z): ``grad * f'(z)`` computed by the
-#: same fused kernel autograd uses for ``make_activation(name)`` (so the engine's g1 is the loop's).
-ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
-    "relu": (torch.relu, lambda g, z, h: _aten.threshold_backward(g, h, 0.0)),
-    "leaky_relu": (lambda z: F.leaky_relu(z, 0.01), lambda g, z, h: _aten.leaky_relu_backward(g, z, 0.01, False)),
-    "gelu": (F.gelu, lambda g, z, h: _aten.gelu_backward(g, z)),
-    "silu": (F.silu, lambda g, z, h: _aten.silu_backward(g, z)),
-    "elu": (F.elu, lambda g, z, h: _aten.elu_backward(g, 1.0, 1, 1, False, z)),
-    "softplus": (F.softplus, lambda g, z, h: _aten.softplus_backward(g, z, 1.0, 20.0)),
-    "tanh": (torch.tanh, lambda g, z, h: _aten.tanh_backward(g, h)),
-    "sigmoid": (torch.sigmoid, lambda g, z, h: _aten.sigmoid_backward(g, h)),
-    "identity": (lambda z: z, lambda g, z, h: g),
-}
-
 
 def check_activation(name: str, key: str = "activation") -> str:
-    if name not in ACTIVATIONS:
-        raise ConfigValueError(key, name, [a for a in activation_names() if a in ACTIVATIONS])
+    """``name`` if the registry (:data:`knowloc.activations.ACTIVATIONS`) has it, else the one-line error."""
+    activation(name, key)
     return name
+
+
+def _kernels(name: str) -> tuple[Callable, Callable]:
+    """``(f(z), backward(grad, z, h))`` of an activation: the registry's function and the fused
+    kernel autograd uses for its module (so the engine's g1 is the per-sample loop's)."""
+    a = ACTIVATIONS[name]
+    return a.function, a.backward
 
 
 @dataclass
@@ -296,7 +287,7 @@ def sgd_chunk(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: torch.Tensor,
     Delta = _work("Delta", M, K, H, like=W1)  # lr_t * g1_t
     Hs = _work("Hs", M, K, H, like=W1)  # h_t
     head = (_Binary if C == 2 else _Softmax)(W2, b2, y, lr2, K)
-    segs = [(ACTIVATIONS[a], slice(s, e)) for a, s, e in stack.segments()]
+    segs = [(_kernels(a), slice(s, e)) for a, s, e in stack.segments()]
     (f, f_back), _ = segs[0]
     for b0 in range(0, K, block):
         b1_ = min(K, b0 + block)
@@ -506,5 +497,5 @@ def predict(stack: Stack, x: torch.Tensor) -> torch.Tensor:
     z1 = torch.matmul(stack.W1, x.T).add_(stack.b1.unsqueeze(2)).transpose(1, 2)  # (M,N,H)
     h = torch.empty_like(z1)
     for a, s, e in stack.segments():
-        h[s:e] = ACTIVATIONS[a][0](z1[s:e])
+        h[s:e] = ACTIVATIONS[a].function(z1[s:e])
     return torch.baddbmm(stack.b2.unsqueeze(1), h, stack.W2.transpose(1, 2))

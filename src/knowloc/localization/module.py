@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from knowloc.errors import ConfigValueError, DivergenceError
+from knowloc.localization import options
 from knowloc.localization.engine import Stack, check_activation, init_stack, launch_plan, predict, sgd_steps
 
 
@@ -59,12 +60,7 @@ class LocalizationModule(L.LightningModule):
         self.seeds = [int(s) for s in seeds]
         if not self.activation_names or not self.seeds:
             raise ConfigValueError("model.seeds", list(seeds), "at least one activation and one seed")
-        if float(lr) <= 0:
-            raise ConfigValueError("model.lr", lr, "a number > 0")
-        if fork_lr is not None and float(fork_lr) <= 0:
-            raise ConfigValueError("model.fork_lr", fork_lr, "null or a number > 0")
-        if dtype not in ("float32", "float64"):
-            raise ConfigValueError("model.dtype", dtype, ("float32", "float64"))
+        options.check("model", lr=lr, fork_lr=fork_lr, dtype=dtype)
         self.models = [(a, s) for a in self.activation_names for s in self.seeds]
         self.hidden, self.lr, self.init, self.init_bias = int(hidden), float(lr), init, bool(init_bias)
         self.fork_lr = self.lr if fork_lr is None else float(fork_lr)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 
+from knowloc.localization import artefacts
 from knowloc.results.report import (Context, by_seed, finished, fmt, fmt_ci, fmt_p, group_stats, header, md_table,
                                     paired)
 from knowloc.results.steps import Step
@@ -104,7 +105,7 @@ def render(ctx: Context) -> str:
     ctx.save_csv(table, "pearson_by_lr_activation")
     ctx.save_csv(claim, "claim_relu_vs_sigmoid")
     fig = ctx.save_figure(_figure(ctx, table), "pearson_fc1_weight")
-    pm_src = ctx.out / "pixel_map" / "localization" / "pixel_map.png"
+    pm_src = artefacts.PIXEL_MAP.at(ctx.out / "pixel_map")
     pm = ctx.docs / f"pixel_map_{PIXEL_MAP['activation']}_seed{PIXEL_MAP['seed']}_lr{PIXEL_MAP['lr']}.png"
     shutil.copyfile(pm_src, pm)
     ctx.files.append(pm)
