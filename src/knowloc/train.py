@@ -57,6 +57,12 @@ def quiet_logs(multirun: bool) -> None:
     for name in ("lightning.pytorch", "lightning.fabric"):
         lg = logging.getLogger(name)
         lg.propagate = False
+        # Lightning adds a stderr handler of its own when it is imported before any logging is set
+        # up (e.g. by the preflight); without it the messages go where they go when Hydra sets up
+        # logging first: warnings only, whatever the import order
+        for h in list(lg.handlers):
+            if type(h) is logging.StreamHandler and getattr(h, "stream", None) in (sys.stderr, sys.stdout):
+                lg.removeHandler(h)
         if not any(isinstance(f, _DropTips) for f in lg.filters):
             lg.addFilter(_DropTips())
         for h in lg.handlers:
