@@ -11,6 +11,7 @@ import torch
 
 from alignment_handmade import handmade_network
 from knowloc.alignment import AlignmentSearch, InterchangeDataModule
+from knowloc.alignment.artefacts import IIA, RESTARTS
 from knowloc.alignment.baselines import neuron_iia
 from knowloc.alignment.data import make_vocabulary, sample_equality, sample_triples
 from knowloc.alignment.interchange import (base_label, counterfactual, forward_from, hidden_states, intervene,
@@ -90,7 +91,7 @@ def _search(tmp_path, Q, **kw):
                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
     trainer.fit(module, datamodule=dm)
     trainer.test(module, datamodule=dm, verbose=False)
-    table = pd.read_csv(tmp_path / "alignment" / "iia.csv")
+    table = pd.read_csv(IIA.at(tmp_path))
     return table.set_index(["layer", "size", "variable", "method"])
 
 
@@ -132,14 +133,14 @@ def test_last_hidden_layer_bounds_iia_at_three_quarters(tmp_path):
 def test_restarts_are_recorded_and_selected_by_training_iia(tmp_path):
     Q = random_orthogonal(1, 16, torch.Generator().manual_seed(7))[0]
     _search(tmp_path, Q, sizes=[1], restarts=3, baselines=[], epochs=2)
-    rs = pd.read_csv(tmp_path / "alignment" / "restarts.csv")
+    rs = pd.read_csv(RESTARTS.at(tmp_path))
     das = rs[(rs["method"] == "das") & rs["train_iia"].notna()]
     assert sorted(das["restart"].unique()) == [0, 1, 2]
     for _, g in das.groupby(["layer", "size", "variable"]):
         assert g["selected"].sum() == 1
         assert math.isclose(g.loc[g["selected"], "train_iia"].iloc[0], g["train_iia"].max())
     # restarts 0 and 1 start from the data; the random-start search is restart 2 alone, reported beside
-    table = pd.read_csv(tmp_path / "alignment" / "iia.csv")
+    table = pd.read_csv(IIA.at(tmp_path))
     rnd = table[table["method"] == "das_random_start"]
     assert set(rnd["restart"]) == {2} and len(rnd) == len(table[table["method"] == "das"])
     for _, r in rnd.iterrows():
