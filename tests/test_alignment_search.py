@@ -251,3 +251,42 @@ def test_cached_hidden_states_give_the_same_training_step():
     assert torch.allclose(plain, cached, rtol=1e-6, atol=1e-7)
     batch = next(iter(dm.train_dataloader()))
     assert len(batch) == 4 and torch.equal(batch[0], tr.x[batch[3]])
+
+
+@pytest.mark.parametrize("key, value", [("select", "best"), ("variables", ["ab", "xy"]), ("rotations", ["cayley"]),
+                                        ("baselines", ["neurons"]), ("init", "zeros"), ("orthogonal_map", "qr"),
+                                        ("lr_schedule", "step"), ("restarts", 0), ("sizes", [0, 2]), ("lr", 0.0),
+                                        ("exhaustive_limit", -1)])
+def test_the_search_and_the_preflight_reject_an_option_with_the_same_line(key, value):
+    """One source of truth (knowloc.alignment.options): the module built outside the CLI refuses a value
+    with the line the preflight gives for ``alignment.<key>``; the choices are written nowhere else."""
+    from omegaconf import OmegaConf
+
+    from knowloc.alignment.options import SEARCH, SEARCH_RULES
+    from knowloc.errors import ConfigValueError
+    from knowloc.validation import RULES, validate
+
+    assert RULES[SEARCH + key] is SEARCH_RULES[key]
+    m = AlignmentSearch(handmade_network(), **{"layers": [1], "sizes": [1], key: value})
+    with pytest.raises(ConfigValueError) as built:
+        m.setup("fit")  # raised here, outside Hydra's instantiate
+    with pytest.raises(ConfigValueError) as checked:
+        validate(OmegaConf.create({"alignment": {key: value}}))
+    assert str(built.value) == str(checked.value)
+    assert str(built.value).startswith(f"alignment.{key}={value!r} is not allowed; expected ")
+
+
+@pytest.mark.parametrize("key, value", [("vocab_size", 1), ("dim", 0)])
+def test_the_data_modules_and_the_preflight_reject_a_size_with_the_same_line(key, value):
+    from omegaconf import OmegaConf
+
+    from knowloc.alignment.data import EqualityDataModule
+    from knowloc.errors import ConfigValueError
+    from knowloc.validation import validate
+
+    with pytest.raises(ConfigValueError) as checked:
+        validate(OmegaConf.create({"data": {key: value}}))
+    for module in (EqualityDataModule, InterchangeDataModule):
+        with pytest.raises(ConfigValueError) as built:
+            module(**{key: value})
+        assert str(built.value) == str(checked.value)
