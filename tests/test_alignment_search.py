@@ -276,6 +276,16 @@ def test_the_search_and_the_preflight_reject_an_option_with_the_same_line(key, v
     assert str(built.value).startswith(f"alignment.{key}={value!r} is not allowed; expected ")
 
 
+def test_the_search_holds_every_option_it_checks():
+    """Each search option of the rules is an attribute of the module of the same name (rotations:
+    ``kinds``; checkpoint belongs to the network loader), so the module checks all of them."""
+    from knowloc.alignment.options import SEARCH_RULES
+
+    m = AlignmentSearch(handmade_network(), layers=[1], sizes=[1])
+    assert set(SEARCH_RULES) - {"rotations", "checkpoint"} <= set(vars(m))
+    assert m.kinds == ["orthogonal"]
+
+
 @pytest.mark.parametrize("key, value", [("vocab_size", 1), ("dim", 0)])
 def test_the_data_modules_and_the_preflight_reject_a_size_with_the_same_line(key, value):
     from omegaconf import OmegaConf

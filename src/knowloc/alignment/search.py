@@ -101,11 +101,9 @@ class AlignmentSearch(L.LightningModule):
         widths = list(getattr(net, "sizes", []))
         if len(widths) < 3:
             raise ConfigValueError("model.network", type(net).__name__, "an MLP with at least one hidden layer")
-        check({"layers": self.layers, "sizes": self.sizes, "variables": self.variables, "rotations": self.kinds,
-               "baselines": self.baselines, "restarts": self.restarts, "select": self.select, "init": self.init,
-               "orthogonal_map": self.orthogonal_map, "lr_schedule": self.lr_schedule,
-               "select_pairs": self.select_pairs, "baseline_pairs": self.baseline_pairs,
-               "exhaustive_limit": self.exhaustive_limit, "lr": self.lr}, SEARCH_RULES, SEARCH)
+        # every option the module holds, under its own name (rotations: self.kinds)
+        values = {key: getattr(self, key) for key in SEARCH_RULES if key in vars(self)}
+        check({**values, "rotations": self.kinds}, SEARCH_RULES, SEARCH)
         hidden = list(range(0, len(widths) - 1))
         for layer in self.layers:
             if layer not in hidden:
