@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
+
+from knowloc.alignment import artefacts
 
 SMALL_NET = ["model.network.data.n_train=6000", "model.network.data.vocab_size=200", "equality.epochs.relu=2"]
 SMALL_SEARCH = ["alignment.layers=[1]", "alignment.sizes=[1,8]", "trainer.max_epochs=2", "data.n_train=1000",
@@ -18,24 +19,26 @@ def test_alignment_job_writes_table_plot_and_results(run_job):
     assert rec["status"] == "finished", rec["error"]
     m = rec["metrics"]
     run = rec["config"]["paths"]["output_dir"]
-    table = pd.read_csv(f"{run}/alignment/iia.csv")
+    table = artefacts.read(run)["iia"]
     assert list(table.columns[:6]) == ["layer", "size", "variable", "method", "iia_all", "iia_changed"]
     assert set(table["method"]) == {"das", "das_joint", "das_linear", "das_linear_joint", "identity", "random"}
-    for method in ("", "identity_", "random_", "linear_"):
+    for method in ("das", "identity", "random", "das_linear"):
         for v in ("ab", "cd", "both"):
             for measure in ("iia", "iia_changed"):
-                key = f"alignment/{method}{measure}/layer1/size8/{v}"
+                key = artefacts.result_name(method, measure, 1, 8, v)
                 assert 0.0 <= m[key] <= 1.0, key
     row = table[(table.method == "das") & (table["size"] == 8) & (table.variable == "both")].iloc[0]
-    assert m["alignment/iia_changed/layer1/size8/both"] == row["iia_changed"]
+    assert m[artefacts.result_name("das", "iia_changed", 1, 8, "both")] == row["iia_changed"]
     # counts are consistent: changed pairs are about half of all pairs
     assert (table["n_changed"] / table["n_pairs"]).between(0.4, 0.6).all()
-    restarts = pd.read_csv(f"{run}/alignment/restarts.csv")
+    restarts = artefacts.read(run)["restarts"]
     assert set(restarts["restart"]) == {0, 1}
-    assert m["alignment/restarts"] == 2 and m["alignment/select"] == "train_iia"
-    assert 0.5 < m["alignment/network/test_acc"] <= 1.0
-    for f in ("alignment/iia_vs_size.png", "alignment/network.pt"):
-        assert f in rec["artefacts"], f
+    assert m[artefacts.RESTARTS_RESULT] == 2 and m[artefacts.SELECT_RESULT] == "train_iia"
+    assert 0.5 < m[artefacts.NETWORK_TEST_ACC] <= 1.0
+    # every declared file is written (the network too: it was trained in this job), and nothing else
+    # under the family's folder
+    written = {f for f in rec["artefacts"] if f.startswith(artefacts.FOLDER + "/")}
+    assert written == {a.path for a in artefacts.ARTEFACTS}, written
     assert (tmp_path_of(rec) / "summary.json").is_file()
     # one checkpoint file per run: last.ckpt is a link to it, not a second, identical file
     ck = tmp_path_of(rec) / "checkpoints"
@@ -50,14 +53,14 @@ def tmp_path_of(rec):
 
 
 def test_alignment_reuses_its_network_from_a_run_a_file_or_a_state_dict(run_job, tmp_path):
-    """alignment.checkpoint takes an alignment run folder, its alignment/network.pt, or a plain state
+    """alignment.checkpoint takes an alignment run folder, its NETWORK file, or a plain state
     dict of the MLP; the same net, seed and search give the same IIA as the run that trained it."""
     import shutil
 
     first = run_job(["experiment=alignment", "logger=none", *SMALL_NET, *SMALL_SEARCH, "alignment.baselines=[]"],
                     name="first")
     assert first["status"] == "finished", first["error"]
-    net_pt = tmp_path / "first" / "alignment" / "network.pt"
+    net_pt = artefacts.NETWORK.at(tmp_path / "first")
     plain = tmp_path / "weights.pt"
     shutil.copy(net_pt, plain)
     keys = [k for k in first["metrics"] if k.startswith("alignment/iia_changed/")]
@@ -67,7 +70,7 @@ def test_alignment_reuses_its_network_from_a_run_a_file_or_a_state_dict(run_job,
                        "alignment.baselines=[]"], name=f"again{i}")
         assert rec["status"] == "finished", rec["error"]
         assert {k: rec["metrics"][k] for k in keys} == {k: first["metrics"][k] for k in keys}, ck
-        assert "alignment/network.pt" not in rec["artefacts"]
+        assert artefacts.NETWORK.path not in rec["artefacts"]
 
 
 def test_alignment_loads_an_equality_run(run_job, tmp_path):
@@ -78,9 +81,9 @@ def test_alignment_loads_an_equality_run(run_job, tmp_path):
     rec = run_job(["experiment=alignment", "logger=none", f"alignment.checkpoint={eq_dir}", *SMALL_SEARCH,
                    "alignment.baselines=[]"], name="align")
     assert rec["status"] == "finished", rec["error"]
-    assert rec["metrics"]["alignment/network/test_acc"] == eq["metrics"]["test/acc"]
-    assert "alignment/network.pt" not in rec["artefacts"]
-    assert json.loads((tmp_path / "align" / "results.json").read_text())["alignment/iia/layer1/size1/ab"] >= 0
+    assert rec["metrics"][artefacts.NETWORK_TEST_ACC] == eq["metrics"]["test/acc"]
+    assert artefacts.NETWORK.path not in rec["artefacts"]
+    assert json.loads((tmp_path / "align" / "results.json").read_text())[artefacts.result_name("das", "iia", 1, 1, "ab")] >= 0
 
 
 def test_bad_alignment_values_give_one_line(knowloc_cli):

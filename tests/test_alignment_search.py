@@ -11,6 +11,7 @@ import torch
 
 from alignment_handmade import handmade_network
 from knowloc.alignment import AlignmentSearch, InterchangeDataModule
+from knowloc.alignment.artefacts import IIA, RESTARTS
 from knowloc.alignment.baselines import neuron_iia
 from knowloc.alignment.data import make_vocabulary, sample_equality, sample_triples
 from knowloc.alignment.interchange import (base_label, counterfactual, forward_from, hidden_states, intervene,
@@ -90,7 +91,7 @@ def _search(tmp_path, Q, **kw):
                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
     trainer.fit(module, datamodule=dm)
     trainer.test(module, datamodule=dm, verbose=False)
-    table = pd.read_csv(tmp_path / "alignment" / "iia.csv")
+    table = pd.read_csv(IIA.at(tmp_path))
     return table.set_index(["layer", "size", "variable", "method"])
 
 
@@ -132,14 +133,14 @@ def test_last_hidden_layer_bounds_iia_at_three_quarters(tmp_path):
 def test_restarts_are_recorded_and_selected_by_training_iia(tmp_path):
     Q = random_orthogonal(1, 16, torch.Generator().manual_seed(7))[0]
     _search(tmp_path, Q, sizes=[1], restarts=3, baselines=[], epochs=2)
-    rs = pd.read_csv(tmp_path / "alignment" / "restarts.csv")
+    rs = pd.read_csv(RESTARTS.at(tmp_path))
     das = rs[(rs["method"] == "das") & rs["train_iia"].notna()]
     assert sorted(das["restart"].unique()) == [0, 1, 2]
     for _, g in das.groupby(["layer", "size", "variable"]):
         assert g["selected"].sum() == 1
         assert math.isclose(g.loc[g["selected"], "train_iia"].iloc[0], g["train_iia"].max())
     # restarts 0 and 1 start from the data; the random-start search is restart 2 alone, reported beside
-    table = pd.read_csv(tmp_path / "alignment" / "iia.csv")
+    table = pd.read_csv(IIA.at(tmp_path))
     rnd = table[table["method"] == "das_random_start"]
     assert set(rnd["restart"]) == {2} and len(rnd) == len(table[table["method"] == "das"])
     for _, r in rnd.iterrows():
@@ -250,3 +251,52 @@ def test_cached_hidden_states_give_the_same_training_step():
     assert torch.allclose(plain, cached, rtol=1e-6, atol=1e-7)
     batch = next(iter(dm.train_dataloader()))
     assert len(batch) == 4 and torch.equal(batch[0], tr.x[batch[3]])
+
+
+@pytest.mark.parametrize("key, value", [("select", "best"), ("variables", ["ab", "xy"]), ("rotations", ["cayley"]),
+                                        ("baselines", ["neurons"]), ("init", "zeros"), ("orthogonal_map", "qr"),
+                                        ("lr_schedule", "step"), ("restarts", 0), ("sizes", [0, 2]), ("lr", 0.0),
+                                        ("exhaustive_limit", -1)])
+def test_the_search_and_the_preflight_reject_an_option_with_the_same_line(key, value):
+    """One source of truth (knowloc.alignment.options): the module built outside the CLI refuses a value
+    with the line the preflight gives for ``alignment.<key>``; the choices are written nowhere else."""
+    from omegaconf import OmegaConf
+
+    from knowloc.alignment.options import SEARCH, SEARCH_RULES
+    from knowloc.errors import ConfigValueError
+    from knowloc.validation import RULES, validate
+
+    assert RULES[SEARCH + key] is SEARCH_RULES[key]
+    m = AlignmentSearch(handmade_network(), **{"layers": [1], "sizes": [1], key: value})
+    with pytest.raises(ConfigValueError) as built:
+        m.setup("fit")  # raised here, outside Hydra's instantiate
+    with pytest.raises(ConfigValueError) as checked:
+        validate(OmegaConf.create({"alignment": {key: value}}))
+    assert str(built.value) == str(checked.value)
+    assert str(built.value).startswith(f"alignment.{key}={value!r} is not allowed; expected ")
+
+
+def test_the_search_holds_every_option_it_checks():
+    """Each search option of the rules is an attribute of the module of the same name (rotations:
+    ``kinds``; checkpoint belongs to the network loader), so the module checks all of them."""
+    from knowloc.alignment.options import SEARCH_RULES
+
+    m = AlignmentSearch(handmade_network(), layers=[1], sizes=[1])
+    assert set(SEARCH_RULES) - {"rotations", "checkpoint"} <= set(vars(m))
+    assert m.kinds == ["orthogonal"]
+
+
+@pytest.mark.parametrize("key, value", [("vocab_size", 1), ("dim", 0)])
+def test_the_data_modules_and_the_preflight_reject_a_size_with_the_same_line(key, value):
+    from omegaconf import OmegaConf
+
+    from knowloc.alignment.data import EqualityDataModule
+    from knowloc.errors import ConfigValueError
+    from knowloc.validation import validate
+
+    with pytest.raises(ConfigValueError) as checked:
+        validate(OmegaConf.create({"data": {key: value}}))
+    for module in (EqualityDataModule, InterchangeDataModule):
+        with pytest.raises(ConfigValueError) as built:
+            module(**{key: value})
+        assert str(built.value) == str(checked.value)

@@ -311,7 +311,9 @@ def test_alignment_page_data_is_the_runs_iia_table(tmp_path_factory):
     data = build(open_target(run))
     assert [s["type"] for s in data["sections"]] == ["overview", "metrics", "alignment", "files"]
     sec = section(data, "alignment")
-    with open(run / "alignment" / "iia.csv") as f:
+    from knowloc.alignment.artefacts import IIA, NETWORK_TEST_ACC
+
+    with open(IIA.at(run)) as f:
         rows = list(csv.DictReader(f))
     header = sec["iia"]["header"]
     assert header == list(rows[0])
@@ -323,7 +325,7 @@ def test_alignment_page_data_is_the_runs_iia_table(tmp_path_factory):
         assert (g["layer"], g["variable"], g["method"]) == (r["layer"], r["variable"], r["method"])
         assert g["size"] == int(r["size"]) and _close(g["iia_changed"], float(r["iia_changed"]))
     summary = json.loads((run / "summary.json").read_text())
-    assert _close(sec["network_test_acc"], summary["metrics"]["alignment/network/test_acc"])
+    assert _close(sec["network_test_acc"], summary["metrics"][NETWORK_TEST_ACC])
 
 
 def test_localization_page_data_is_the_runs_r_d_and_pixel_map(tmp_path_factory):

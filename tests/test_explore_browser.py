@@ -338,7 +338,9 @@ def test_snapshot_slider_shows_that_snapshots_filters_and_changes(page, served_r
 
 def test_alignment_page_iia_vs_size_per_layer(page, served_root):
     root, server = served_root
-    with open(root / "align" / "alignment" / "iia.csv") as f:
+    from knowloc.alignment.artefacts import IIA
+
+    with open(IIA.at(root / "align")) as f:
         rows = list(csv.DictReader(f))
     page.goto(server.url + "?run=align#alignment")
     page.select_option("#align-variable", "cd")

@@ -19,20 +19,6 @@ from knowloc.rules import (fraction, int_at_least, is_int as _int, is_number as 
                            one_of, optional, positive_number)
 
 
-def _equality_run(v) -> bool:
-    """A run folder of experiment=equality (checkpoints/last.ckpt) or experiment=alignment
-    (alignment/network.pt), or a weights file (.ckpt of an equality run, a state dict .pt)."""
-    from pathlib import Path
-
-    if not isinstance(v, str):
-        return False
-    p = Path(v).expanduser()
-    if p.is_dir():
-        return (p / "summary.json").is_file() and any(
-            f.is_file() for f in (p / "checkpoints" / "last.ckpt", p / "alignment" / "network.pt"))
-    return p.is_file()
-
-
 #: classes of every image data set (mnist_embedded, mnist, fashion_mnist, cifar10)
 IMAGE_CLASSES = range(10)
 
@@ -83,31 +69,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "callbacks.ablation.beam_width": int_at_least(1),
     "callbacks.ablation.max_size": int_at_least(1),
     "callbacks.ablation.reference_size": optional(int_at_least(1)),
-    # alignment search (knowloc.alignment)
-    "data.vocab_size": int_at_least(2),
-    "data.dim": int_at_least(1),
-    "alignment.layers": ((lambda v: isinstance(v, list) and len(v) > 0 and all(_int(x) and x >= 0 for x in v)),
-                         "a non-empty list of layer numbers >= 0 (0: the input embeddings), e.g. [0, 1, 2]"),
-    "alignment.sizes": ((lambda v: isinstance(v, list) and len(v) > 0 and all(_int(x) and x >= 1 for x in v)),
-                        "a non-empty list of subspace sizes >= 1, e.g. [1, 2, 4, 8]"),
-    "alignment.variables": ((lambda v: isinstance(v, list) and len(v) > 0 and set(v) <= {"ab", "cd", "both"}),
-                            "a non-empty list of ab, cd, both"),
-    "alignment.rotations": ((lambda v: isinstance(v, list) and len(v) > 0 and set(v) <= {"orthogonal", "linear"}),
-                            "a non-empty list of orthogonal, linear"),
-    "alignment.baselines": ((lambda v: isinstance(v, list) and set(v) <= {"identity", "random"}),
-                            "a list of identity, random (may be empty)"),
-    "alignment.restarts": int_at_least(1),
-    "alignment.select": one_of("train_iia", "first"),
-    "alignment.init": one_of("data", "random"),
-    "alignment.orthogonal_map": one_of("cayley", "matrix_exp", "householder"),
-    "alignment.lr_schedule": one_of("cosine", "constant"),
-    "alignment.select_pairs": int_at_least(1),
-    "alignment.baseline_pairs": int_at_least(1),
-    "alignment.exhaustive_limit": int_at_least(0),
-    "alignment.lr": positive_number(),
-    "alignment.checkpoint": ((lambda v: v is None or _equality_run(v)),
-                             "null (train the network in the job), a run folder of experiment=equality or "
-                             "experiment=alignment, a .ckpt file of an equality run, or a state dict of the MLP (.pt)"),
     # snapshots and freezing (callbacks.weight_snapshots, callbacks.freeze_layers)
     "callbacks.weight_snapshots.every_n_epochs": optional(int_at_least(1)),
     "callbacks.weight_snapshots.every_n_steps": optional(int_at_least(1)),

@@ -19,8 +19,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from knowloc.alignment.options import DATA, DATA_RULES
 from knowloc.data.image import EpochSeededSampler, FieldsDataset, stacked
 from knowloc.errors import ConfigValueError
+from knowloc.rules import check
 from knowloc.seeds import seed_stream
 
 SPLITS = ("train", "val", "test")
@@ -35,8 +37,7 @@ def sample_equality(n: int, vocab: torch.Tensor, generator: torch.Generator):
     """``n`` balanced samples: (x, y, ab, cd) with x = [a, b, c, d] flattened (n, 4 dim),
     ab = (a = b), cd = (c = d), y = (ab = cd) (bool tensors, y as int64 label)."""
     v = len(vocab)
-    if v < 2:
-        raise ConfigValueError("data.vocab_size", v, "an integer >= 2")
+    check({"vocab_size": v}, DATA_RULES, DATA)
     combo = torch.arange(n) % 4
     combo = combo[torch.randperm(n, generator=generator)]
     ab, cd = (combo // 2).bool(), (combo % 2).bool()
@@ -80,8 +81,8 @@ class EqualityDataModule(L.LightningDataModule):
                  n_val: int = 2000, n_test: int = 4000, batch_size: int = 64, eval_batch_size: int = 2000,
                  shuffle: bool = True, seed: int = 0, num_workers: int = 0):
         super().__init__()
-        self.vocab_size = _check("data.vocab_size", vocab_size, 2)
-        self.dim = _check("data.dim", dim)
+        check({"vocab_size": vocab_size, "dim": dim}, DATA_RULES, DATA)
+        self.vocab_size, self.dim = vocab_size, dim
         self.n = {"train": _check("data.n_train", n_train), "val": _check("data.n_val", n_val),
                   "test": _check("data.n_test", n_test)}
         self.batch_size = _check("data.batch_size", batch_size)
@@ -181,8 +182,8 @@ class InterchangeDataModule(L.LightningDataModule):
                  n_test: int = 4000, batch_size: int = 256, eval_batch_size: int = 4000, seed: int = 0,
                  num_workers: int = 0):
         super().__init__()
-        self.vocab_size = _check("data.vocab_size", vocab_size, 2)
-        self.dim = _check("data.dim", dim)
+        check({"vocab_size": vocab_size, "dim": dim}, DATA_RULES, DATA)
+        self.vocab_size, self.dim = vocab_size, dim
         self.n_train, self.n_test = _check("data.n_train", n_train), _check("data.n_test", n_test)
         self.batch_size = _check("data.batch_size", batch_size)
         self.eval_batch_size = _check("data.eval_batch_size", eval_batch_size)

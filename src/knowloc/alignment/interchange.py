@@ -28,9 +28,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from knowloc.alignment.options import KINDS
 from knowloc.seeds import seed_stream
 
-VARIABLES = ("ab", "cd", "both")
 #: gates (g_ab, g_cd) of each intervention target
 GATES = {"ab": (1, 0), "cd": (0, 1), "both": (1, 1)}
 
@@ -172,8 +172,8 @@ class Rotations(nn.Module):
     def __init__(self, n: int, dim: int, kind: str = "orthogonal", generator: torch.Generator | None = None,
                  orthogonal_map: str = "cayley", start: torch.Tensor | None = None):
         super().__init__()
-        if kind not in ("orthogonal", "linear"):
-            raise ValueError(f"rotation kind {kind!r}: expected orthogonal or linear")
+        if kind not in KINDS:
+            raise ValueError(f"rotation kind {kind!r}: expected {' or '.join(KINDS)}")
         self.kind = kind
         if start is None:
             start = random_orthogonal(n, dim, generator or seed_stream(0, "alignment/default_start"))

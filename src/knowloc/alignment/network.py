@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from knowloc.alignment.artefacts import FOLDER, NETWORK, NETWORK_TEST_ACC, save_network
 from knowloc.errors import UserError
 
 log = logging.getLogger("knowloc")
@@ -24,15 +25,15 @@ log = logging.getLogger("knowloc")
 def _checkpoint_file(path: str | Path) -> tuple[Path | None, Path]:
     """(run folder or None, weights file) for what ``alignment.checkpoint`` may name: a run folder of
     experiment=equality (its checkpoints/last.ckpt) or of experiment=alignment (its
-    alignment/network.pt), a .ckpt file, or a plain state dict of the MLP (.pt)."""
+    :data:`~knowloc.alignment.artefacts.NETWORK`), a .ckpt file, or a plain state dict of the MLP (.pt)."""
     p = Path(str(path)).expanduser()
     if p.is_dir():
         run = p
-        ckpt = next((f for f in (p / "checkpoints" / "last.ckpt", p / "alignment" / "network.pt") if f.is_file()),
+        ckpt = next((f for f in (p / "checkpoints" / "last.ckpt", NETWORK.at(p)) if f.is_file()),
                     p / "checkpoints" / "last.ckpt")
     else:
         ckpt = p
-        run = p.parent.parent if p.parent.name in ("checkpoints", "alignment") else p.parent
+        run = p.parent.parent if p.parent.name in ("checkpoints", FOLDER) else p.parent
     if not ckpt.is_file():
         raise UserError(f"alignment.checkpoint={str(path)!r}: no checkpoint at {ckpt} (expected a run folder of "
                         f"experiment=equality or experiment=alignment, a .ckpt file, or a state dict of the MLP (.pt))")
@@ -78,7 +79,7 @@ def load_network(path: str | Path, fallback: nn.Module | None = None) -> tuple[n
                         f"{list(getattr(net, 'sizes', []))} ({str(e).splitlines()[-1].strip()[:160]})") from None
     info = {"source": str(ckpt), "test_acc": summary.get("metrics", {}).get("test/acc",
                                                                           summary.get("metrics", {}).get(
-                                                                              "alignment/network/test_acc")),
+                                                                              NETWORK_TEST_ACC)),
             "activation": (summary.get("config") or {}).get("activation", {}).get("name"),
             "sizes": list(getattr(net, "sizes", []))}
     return net, info
@@ -119,8 +120,8 @@ def equality_network(checkpoint: str | None = None, data=None, model=None, max_e
     The training stage runs with the run's ``trainer.accelerator/devices/precision/deterministic``
     (passed by ``conf/model/alignment_search.yaml``).
 
-    With ``save_dir`` a trained net is also saved as ``<save_dir>/alignment/network.pt``
-    (``state_dict``) so the search can be repeated on exactly this net.
+    With ``save_dir`` a trained net is also saved in that run folder as
+    :data:`~knowloc.alignment.artefacts.NETWORK` so the search can be repeated on exactly this net.
     """
     if checkpoint:
         net, info = load_network(checkpoint, getattr(model, "net", None))
@@ -129,9 +130,7 @@ def equality_network(checkpoint: str | None = None, data=None, model=None, max_e
             raise UserError("alignment: no checkpoint given and no network recipe (model.network.data/model)")
         net, info = train_network(data, model, max_epochs, accelerator, devices, precision, deterministic)
         if save_dir:
-            out = Path(save_dir) / "alignment"
-            out.mkdir(parents=True, exist_ok=True)
-            torch.save({k: v.cpu() for k, v in net.state_dict().items()}, out / "network.pt")
+            save_network(net, save_dir)
     net = freeze(net)
     net.alignment_info = info
     return net

@@ -1,29 +1,23 @@
-"""Tables, plot and scalar results of an alignment search (names in :mod:`knowloc.alignment`)."""
+"""Tables, plot and scalar results of an alignment search; the files and result names they go to
+are declared in :mod:`knowloc.alignment.artefacts` (which writes them)."""
 
 from __future__ import annotations
 
 import math
 
-from knowloc.artifacts import log_results, save_figure, save_table
+from knowloc.alignment.artefacts import NETWORK_TEST_ACC, RESTARTS_RESULT, SELECT_RESULT, result_name
 
 COLUMNS = ["layer", "size", "variable", "method", "iia_all", "iia_changed", "train_iia", "restart",
            "n_pairs", "n_changed"]
-#: result-name prefix of each method: alignment/<prefix>iia/layerL/sizeK/V
-PREFIX = {"das": "", "das_joint": "joint_", "das_linear": "linear_", "das_linear_joint": "linear_joint_",
-          "das_random_start": "random_start_", "das_joint_random_start": "joint_random_start_",
-          "das_linear_random_start": "linear_random_start_",
-          "das_linear_joint_random_start": "linear_joint_random_start_",
-          "identity": "identity_", "random": "random_"}
+RESTART_COLUMNS = ["layer", "size", "variable", "method", "restart", "selected", "train_iia", "iia_all", "iia_changed"]
 METHOD_ORDER = ["das", "das_joint", "das_linear", "das_linear_joint", "identity", "random", "das_random_start",
                 "das_linear_random_start"]
 
 
-def result_name(method: str, measure: str, layer: int, size: int, variable: str) -> str:
-    """``alignment/<prefix><measure>/layer<L>/size<k>/<variable>``, e.g. alignment/iia_changed/layer1/size8/both."""
-    return f"alignment/{PREFIX[method]}{measure}/layer{layer}/size{size}/{variable}"
-
-
-def write_report(trainer, rows: list[dict], info: dict, restarts: int, select: str) -> None:
+def tables(rows: list[dict]):
+    """(selected, restarts): the selected entry of every (layer, size, variable, method) with
+    :data:`COLUMNS` (+ ``neurons, search`` of the identity baseline), and every restart of the learned
+    maps (``das``, ``das_linear``) with :data:`RESTART_COLUMNS`."""
     import pandas as pd
 
     df = pd.DataFrame(rows)
@@ -31,21 +25,21 @@ def write_report(trainer, rows: list[dict], info: dict, restarts: int, select: s
     sel = every[every["selected"]].drop(columns=["selected"])
     extra = [c for c in ("neurons", "search") if c in sel.columns]
     table = sel[COLUMNS + extra].reset_index(drop=True)
-    save_table(trainer, "alignment/iia", table)
     rs = every[every["method"].isin(["das", "das_linear"])]
-    save_table(trainer, "alignment/restarts", rs[["layer", "size", "variable", "method", "restart", "selected",
-                                                  "train_iia", "iia_all", "iia_changed"]].reset_index(drop=True))
-    results = {"alignment/restarts": restarts, "alignment/select": select}
+    return table, rs[RESTART_COLUMNS].reset_index(drop=True)
+
+
+def results(table, info: dict, restarts: int, select: str) -> dict:
+    """Scalar results of the selected table (names: :func:`~knowloc.alignment.artefacts.result_name`)."""
+    out = {RESTARTS_RESULT: restarts, SELECT_RESULT: select}
     if info.get("test_acc") is not None:
-        results["alignment/network/test_acc"] = float(info["test_acc"])
+        out[NETWORK_TEST_ACC] = float(info["test_acc"])
     for _, r in table.iterrows():
         for measure, col in (("iia", "iia_all"), ("iia_changed", "iia_changed")):
-            results[result_name(r["method"], measure, r["layer"], r["size"], r["variable"])] = float(r[col])
+            out[result_name(r["method"], measure, r["layer"], r["size"], r["variable"])] = float(r[col])
         if r["method"] == "das" and r["train_iia"] is not None and not _nan(r["train_iia"]):
-            results[result_name("das", "train_iia", r["layer"], r["size"], r["variable"])] = float(r["train_iia"])
-    log_results(trainer, results)
-    plot_iia(trainer, table)
-    _print(table)
+            out[result_name("das", "train_iia", r["layer"], r["size"], r["variable"])] = float(r["train_iia"])
+    return out
 
 
 def _nan(v) -> bool:
@@ -55,7 +49,7 @@ def _nan(v) -> bool:
         return True
 
 
-def plot_iia(trainer, table) -> None:
+def iia_figure(table):
     """IIA vs subspace size, one column per layer; top: all pairs, bottom: label-changing pairs."""
     import matplotlib
 
@@ -87,10 +81,11 @@ def plot_iia(trainer, table) -> None:
                 ax.set_ylabel("IIA")
     axes[0][-1].legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout()
-    save_figure(trainer, "alignment/iia_vs_size", fig)
+    return fig
 
 
-def _print(table) -> None:
+def log_table(table) -> None:
+    """Log the label-changing IIA of the main methods, layer x size by method x variable."""
     main = table[table["method"].isin(["das", "das_random_start", "identity", "random", "das_linear"])]
     piv = main.pivot_table(index=["layer", "size"], columns=["method", "variable"], values="iia_changed")
     import logging

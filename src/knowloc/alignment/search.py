@@ -13,7 +13,7 @@ interventions on a=b only, c=d only and both (one third each).
 Evaluation on held-out triples (fresh items): IIA on all pairs and on label-changing pairs for
 the selected rotation (restart with the best training-pair IIA when ``select=train_iia``, the
 first restart when ``select=first``), every restart, and the identity / random baselines.
-Artefacts and result names: see :mod:`knowloc.alignment`.
+Artefacts and result names: see :mod:`knowloc.alignment.artefacts`.
 """
 
 from __future__ import annotations
@@ -28,25 +28,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from knowloc.alignment import baselines
-from knowloc.alignment.starts import INITS, data_starts
-from knowloc.alignment.interchange import (GATES, VARIABLES, Rotations, base_label, counterfactual,
+from knowloc.alignment.options import BASELINES, KINDS, RANDOM_FROM, SEARCH, SEARCH_RULES, VARIABLES
+from knowloc.alignment.starts import data_starts
+from knowloc.alignment.interchange import (GATES, Rotations, base_label, counterfactual,
                                            forward_from, hidden_states, intervene, intervene_gated,
                                            random_orthogonal,
                                            subspace_masks)
 from knowloc.errors import ConfigValueError
+from knowloc.rules import check
 from knowloc.seeds import seed_stream
 
 log = logging.getLogger("knowloc")
-
-KINDS = {"orthogonal": "das", "linear": "das_linear"}
-BASELINES = ("identity", "random")
-SELECTS = ("train_iia", "first")
-#: PyTorch's maps from free parameters to an orthogonal matrix (torch.nn.utils.parametrizations.orthogonal)
-ORTHOGONAL_MAPS = ("cayley", "matrix_exp", "householder")
-#: the rotations' learning rate over the run: cosine decay to 0 over max_epochs, or constant
-LR_SCHEDULES = ("cosine", "constant")
-#: first restart that starts at random when init=data (0 and 1 start from the data)
-RANDOM_FROM = 2
 
 
 class AlignmentSearch(L.LightningModule):
@@ -103,10 +95,15 @@ class AlignmentSearch(L.LightningModule):
             self._joint[layer] = any(v == "both" for _, v in cf)
 
     def _check(self) -> None:
+        """The network must be an MLP; the options follow :data:`knowloc.alignment.options.SEARCH_RULES`
+        (the preflight's rules); layers and sizes must exist in this network."""
         net = self.net
         widths = list(getattr(net, "sizes", []))
         if len(widths) < 3:
             raise ConfigValueError("model.network", type(net).__name__, "an MLP with at least one hidden layer")
+        # every option the module holds, under its own name (rotations: self.kinds)
+        values = {key: getattr(self, key) for key in SEARCH_RULES if key in vars(self)}
+        check({**values, "rotations": self.kinds}, SEARCH_RULES, SEARCH)
         hidden = list(range(0, len(widths) - 1))
         for layer in self.layers:
             if layer not in hidden:
@@ -115,23 +112,6 @@ class AlignmentSearch(L.LightningModule):
         for k in self.sizes:
             if not 1 <= k <= max(widths[1:-1]):
                 raise ConfigValueError("alignment.sizes", self.sizes, f"sizes in [1, {max(widths[1:-1])}]")
-        for v in self.variables:
-            if v not in VARIABLES:
-                raise ConfigValueError("alignment.variables", self.variables, f"a list of {', '.join(VARIABLES)}")
-        for kind in self.kinds:
-            if kind not in KINDS:
-                raise ConfigValueError("alignment.rotations", self.kinds, "a list of orthogonal, linear")
-        for b in self.baselines:
-            if b not in BASELINES:
-                raise ConfigValueError("alignment.baselines", self.baselines, "a list of identity, random")
-        if self.select not in SELECTS:
-            raise ConfigValueError("alignment.select", self.select, SELECTS)
-        if self.init not in INITS:
-            raise ConfigValueError("alignment.init", self.init, INITS)
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigValueError("alignment.lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        if self.orthogonal_map not in ORTHOGONAL_MAPS:
-            raise ConfigValueError("alignment.orthogonal_map", self.orthogonal_map, ORTHOGONAL_MAPS)
 
     def setup(self, stage: str) -> None:
         if self._config_error is not None:
@@ -327,7 +307,7 @@ class AlignmentSearch(L.LightningModule):
                                                st["m_cd"], g_ab, g_cd)
 
     def on_test_epoch_end(self) -> None:
-        from knowloc.alignment.report import write_report
+        from knowloc.alignment import artefacts
 
         rows = []
         for layer, entries in self._eval.items():
@@ -336,4 +316,4 @@ class AlignmentSearch(L.LightningModule):
                 row.update(iia_all=float(c[0] / c[1]), iia_changed=float(c[2] / c[3]) if c[3] > 0 else float("nan"),
                            n_pairs=int(c[1]), n_changed=int(c[3]))
                 rows.append(row)
-        write_report(self.trainer, rows, self.info, self.restarts, self.select)
+        artefacts.write(self.trainer, rows, self.info, self.restarts, self.select)

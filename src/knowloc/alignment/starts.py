@@ -11,7 +11,8 @@ true::
 
 Restart 0 starts from the top-k eigenvectors of S_V (a variable written as a mean shift, or as extra
 spread when false), restart 1 from the k eigenvectors of largest |eigenvalue| (where the two cases
-differ most, in either direction), every further restart at random; the search trains them all and keeps the best by training-pair IIA
+differ most, in either direction), every further restart at random (``alignment.init``:
+:data:`knowloc.alignment.options.INITS`); the search trains them all and keeps the best by training-pair IIA
 (``select=train_iia``), so a data start can only win where it fits the training pairs better.
 At the input of the equality task, a != b spreads x along the four (a - b) directions (variance
 sigma^2 per direction, 0 when a = b) and shrinks it along (a + b), so restart 0 starts next to the
@@ -24,8 +25,6 @@ For the joint ("both") rotation the first k rows come from S_ab and the next k f
 from __future__ import annotations
 
 import torch
-
-INITS = ("data", "random")
 
 
 def spread_matrix(h: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

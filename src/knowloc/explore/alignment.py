@@ -1,9 +1,7 @@
 """The alignment page: interchange intervention accuracy (IIA) vs subspace size, per layer.
 
-Reads what :class:`~knowloc.alignment.AlignmentSearch` writes (see :mod:`knowloc.alignment`)::
-
-    alignment/iia.csv       layer, size, variable, method, iia_all, iia_changed, train_iia, restart, n_pairs, n_changed
-    alignment/restarts.csv  layer, size, variable, method, restart, selected, train_iia, iia_all, iia_changed
+Reads what :class:`~knowloc.alignment.AlignmentSearch` writes: the tables ``IIA`` and ``RESTARTS``
+of :mod:`knowloc.alignment.artefacts` (their columns are listed there).
 
 The page draws, for a chosen variable (ab, cd, both) and measure (iia_all: all held-out pairs,
 a no-op scores about 0.5; iia_changed: pairs whose high-level label the intervention changes,
@@ -12,10 +10,10 @@ a no-op scores 0), one chart per layer with one line per method against the subs
 
 from __future__ import annotations
 
+from knowloc.alignment.artefacts import IIA, NETWORK_TEST_ACC, RESTARTS
 from knowloc.explore.embed import num, read_csv
 from knowloc.explore.target import Run
 
-FOLDER = "alignment"
 TEXT_COLUMNS = {"layer", "variable", "method", "neurons", "search", "selected"}
 
 
@@ -26,13 +24,12 @@ def _table(path) -> dict:
 
 
 def section(run: Run) -> dict | None:
-    path = run.path / FOLDER / "iia.csv"
-    if not path.is_file():
+    if not IIA.exists(run.path):
         return None
-    out = {"id": "alignment", "title": "Alignment", "type": "alignment", "iia": _table(path), "restarts": None}
-    restarts = run.path / FOLDER / "restarts.csv"
-    if restarts.is_file():
-        out["restarts"] = _table(restarts)
+    out = {"id": "alignment", "title": "Alignment", "type": "alignment", "iia": _table(IIA.at(run.path)),
+           "restarts": None}
+    if RESTARTS.exists(run.path):
+        out["restarts"] = _table(RESTARTS.at(run.path))
     metrics = run.summary.get("metrics", {})
-    out["network_test_acc"] = num(metrics.get("alignment/network/test_acc"))
+    out["network_test_acc"] = num(metrics.get(NETWORK_TEST_ACC))
     return out

@@ -9,7 +9,7 @@ Two sweeps of ``sweeps/alignment_activations.yaml`` over ``SEEDS`` seeds per act
   alignment.orthogonal_map=matrix_exp alignment.lr_schedule=constant``), the search as it was before
   data starts.
 
-Measure: IIA on label-changing held-out pairs (``alignment/<method>iia_changed/layer<L>/size<k>/<variable>``),
+Measure: IIA on label-changing held-out pairs (:func:`knowloc.alignment.artefacts.result_name`),
 mean and 95% interval over seeds per activation (a t interval on the logit scale, so it stays in
 [0, 1]); the paired difference (data-started minus original,
 matched by seed: same network, same pairs) with its t interval; and how many networks reach the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from knowloc.alignment.artefacts import result_name
 from knowloc.results.report import Context, by_seed, finished, fmt, fmt_ci, fmt_p, header, md_table, paired
 from knowloc.results.steps import Step
 from knowloc.stats import LOGIT, ranged_mean_ci
@@ -28,12 +29,12 @@ SEEDS = 8
 ACTIVATIONS = ("relu", "sigmoid")
 ORIGINAL = ["alignment.init=random", "alignment.restarts=1", "alignment.orthogonal_map=matrix_exp",
             "alignment.lr_schedule=constant"]
-#: (label, metric prefix, step): the methods of a table row
-METHODS = [("DAS, data starts (default)", "", "activations"),
-           ("DAS, random start", "random_start_", "activations"),
-           ("DAS, original protocol", "", "original"),
-           ("best neurons", "identity_", "activations"),
-           ("random rotation", "random_", "activations")]
+#: (label, method, step): the methods of a table row (method as in the run's tables)
+METHODS = [("DAS, data starts (default)", "das", "activations"),
+           ("DAS, random start", "das_random_start", "activations"),
+           ("DAS, original protocol", "das", "original"),
+           ("best neurons", "identity", "activations"),
+           ("random rotation", "random", "activations")]
 VARIABLES = {"ab": "a=b", "cd": "c=d", "both": "both"}
 #: (layer, size, variables) shown
 ROWS = [(0, 4, ("ab", "cd", "both")), (0, 8, ("ab", "both")), (1, 4, ("ab", "cd", "both")),
@@ -47,8 +48,8 @@ def steps(seeds: int) -> list[Step]:
     return [Step("activations", base, multirun=True), Step("original", base + ORIGINAL, multirun=True)]
 
 
-def _name(prefix: str, layer: int, size: int, var: str) -> str:
-    return f"alignment/{prefix}iia_changed/layer{layer}/size{size}/{var}"
+def _name(method: str, layer: int, size: int, var: str) -> str:
+    return result_name(method, "iia_changed", layer, size, var)
 
 
 def _figure(pools):
@@ -61,8 +62,8 @@ def _figure(pools):
     sizes = [1, 2, 4, 8]
     for ax, layer in zip(axes, (0, 1, 2)):
         for a, colour in zip(ACTIVATIONS, ("C0", "C1")):
-            for (label, prefix, step), style in zip(METHODS[:3], ("-", "--", ":")):
-                means = [ranged_mean_ci(list(by_seed(pools[step], _name(prefix, layer, k, "ab"),
+            for (label, method, step), style in zip(METHODS[:3], ("-", "--", ":")):
+                means = [ranged_mean_ci(list(by_seed(pools[step], _name(method, layer, k, "ab"),
                                                      activation=a).values()), method=LOGIT)[0] for k in sizes]
                 ax.plot(sizes, means, style, color=colour, marker="o", label=f"{a}, {label}")
         ax.set_xscale("log", base=2)
@@ -84,8 +85,8 @@ def render(ctx: Context) -> str:
     for layer, size, variables in ROWS:
         for var in variables:
             line = {a: [f"{layer}", f"{size}", VARIABLES[var]] for a in ACTIVATIONS}
-            for label, prefix, step in METHODS:
-                name = _name(prefix, layer, size, var)
+            for label, method, step in METHODS:
+                name = _name(method, layer, size, var)
                 for a in ACTIVATIONS:
                     vals = by_seed(pools[step], name, activation=a)
                     cell = ranged_mean_ci(list(vals.values()), method=LOGIT)
@@ -103,8 +104,8 @@ def render(ctx: Context) -> str:
     for layer, size, variables in ROWS:
         for var in variables:
             for a in ACTIVATIONS:
-                new = by_seed(pools["activations"], _name("", layer, size, var), activation=a)
-                old = by_seed(pools["original"], _name("", layer, size, var), activation=a)
+                new = by_seed(pools["activations"], _name("das", layer, size, var), activation=a)
+                old = by_seed(pools["original"], _name("das", layer, size, var), activation=a)
                 d = paired(new, old)
                 diff_rows.append({"layer": layer, "size": size, "variable": var, "activation": a,
                                   **{k: v for k, v in d.items() if k != "diffs"}})
@@ -115,8 +116,8 @@ def render(ctx: Context) -> str:
     layer, size, var = TARGET_CELL
     per_seed, target_lines = [], []
     for a in ACTIVATIONS:
-        for label, prefix, step in METHODS[:3]:
-            vals = by_seed(pools[step], _name(prefix, layer, size, var), activation=a)
+        for label, method, step in METHODS[:3]:
+            vals = by_seed(pools[step], _name(method, layer, size, var), activation=a)
             for s, v in sorted(vals.items()):
                 per_seed.append({"activation": a, "method": label, "seed": s, "iia_changed": v})
             hit = sum(v >= TARGET for v in vals.values())
