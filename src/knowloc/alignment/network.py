@@ -135,3 +135,22 @@ def equality_network(checkpoint: str | None = None, data=None, model=None, max_e
     net = freeze(net)
     net.alignment_info = info
     return net
+
+
+class NetworkStage:
+    """The ``network`` stage of ``experiment=alignment`` (:mod:`knowloc.stages`): trains the equality
+    network (``checkpoint`` null: ``model`` on ``data`` for ``max_epochs`` epochs, with the run's
+    trainer settings) or loads it (:func:`load_network`); its product is the frozen net the search
+    looks into (``AlignmentSearch(network=...)``); its metrics: the net's test accuracy (and the
+    epochs it trained). A trained net is saved in the run folder as ``alignment/network.pt``."""
+
+    def __init__(self, checkpoint: str | None = None, data=None, model=None, max_epochs: int = 5):
+        self.checkpoint, self.data, self.model, self.max_epochs = checkpoint, data, model, max_epochs
+
+    def run(self, run_dir, trainer: dict):
+        from knowloc.stages import StageResult
+
+        net = equality_network(self.checkpoint, self.data, self.model, self.max_epochs, save_dir=run_dir, **trainer)
+        info = net.alignment_info
+        metrics = {k: info[k] for k in ("test_acc", "epochs") if info.get(k) is not None}
+        return StageResult(net, metrics)
