@@ -11,7 +11,8 @@ data source, the child's status and error, metrics = the child's ``results.json`
 ``stacked_in`` (the parent folder). A job that fails or is interrupted writes no child records.
 
 W&B: children have no W&B run of their own; their metrics reach the parent's W&B run through the
-module's own table, one row per child (``localization/models`` for the localization stack).
+module's own table, one row per child (the localization stack's table of models, written by
+:class:`knowloc.callbacks.LocalizationReport`).
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ class NetworkStage:
     network (``checkpoint`` null: ``model`` on ``data`` for ``max_epochs`` epochs, with the run's
     trainer settings) or loads it (:func:`load_network`); its product is the frozen net the search
     looks into (``AlignmentSearch(network=...)``); its metrics: the net's test accuracy (and the
-    epochs it trained). A trained net is saved in the run folder as ``alignment/network.pt``."""
+    epochs it trained). A trained net is saved in the run folder (:func:`equality_network`, ``save_dir``)."""
 
     def __init__(self, checkpoint: str | None = None, data=None, model=None, max_epochs: int = 5):
         self.checkpoint, self.data, self.model, self.max_epochs = checkpoint, data, model, max_epochs
