@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from knowloc.errors import ConfigValueError, DivergenceError, UserError
+from knowloc.errors import ConfigValueError, DivergenceError, user_error_in
 
 #: The value of a ``stages`` entry that names the main stage (fit + test).
 FIT = "fit"
@@ -113,14 +113,6 @@ def end(record, name: str, started: float, status: str, metrics: dict | None = N
     record.save()
 
 
-def _user_error_in(exc: BaseException | None) -> UserError | None:
-    for _ in range(10):
-        if exc is None or isinstance(exc, UserError):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def run_before_fit(stage: Stage, cfg: DictConfig, record, run_dir) -> Any:
     """Build the stage's runner from its node, run it, record it; its product.
 
@@ -132,7 +124,7 @@ def run_before_fit(stage: Stage, cfg: DictConfig, record, run_dir) -> Any:
         runner = instantiate(OmegaConf.select(cfg, stage.node))
         result = runner.run(run_dir=run_dir, trainer=trainer_settings(cfg))
     except Exception as e:
-        cause = _user_error_in(e)
+        cause = user_error_in(e)
         error = StageError(stage.name, e) if cause is None else cause
         end(record, stage.name, started, "failed", error=str(error))
         if cause is not None:

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from knowloc import children, slurm, stages
-from knowloc.errors import DivergenceError, UserError
+from knowloc.errors import DivergenceError, UserError, user_error_in
 from knowloc.records import RunRecord, device_info
 from knowloc.validation import validate
 
@@ -66,16 +66,6 @@ def quiet_logs(multirun: bool) -> None:
             if not any(isinstance(f, _DropTips) for f in h.filters):
                 h.addFilter(_DropTips())
         lg.setLevel(logging.WARNING if multirun else logging.INFO)
-
-
-def _user_error_in(exc: BaseException) -> UserError | None:
-    """The UserError behind a wrapped exception (Hydra's InstantiationException), if any."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, UserError):
-            return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
 
 
 def _final_metrics(trainer) -> dict:
@@ -230,7 +220,7 @@ def run(cfg: DictConfig) -> dict:
         print(interrupted_line(trainer, run_dir, overrides), file=sys.stderr)
         raise SystemExit(130) from None
     except BaseException as e:
-        cause = _user_error_in(e)
+        cause = user_error_in(e)
         if cause is not None:  # e.g. a UserError raised by a constructor Hydra instantiated
             status, error, exit_code = "failed", str(cause), cause.exit_code
             raise cause from None

@@ -116,8 +116,8 @@ def equality_network(checkpoint: str | None = None, data=None, model=None, max_e
                      deterministic: bool = False) -> nn.Module:
     """Train (``checkpoint`` null) or load the equality network; frozen, eval mode.
 
-    The training stage runs with the run's ``trainer.accelerator/devices/precision/deterministic``
-    (passed by ``conf/model/alignment_search.yaml``).
+    The training runs with the run's ``trainer.accelerator/devices/precision/deterministic``
+    (passed by the job's stage ``network``, :class:`NetworkStage`).
 
     With ``save_dir`` a trained net is also saved as ``<save_dir>/alignment/network.pt``
     (``state_dict``) so the search can be repeated on exactly this net.
