@@ -121,3 +121,32 @@ def test_stacked_models_are_child_records_written_by_the_task(run_job, tmp_path)
     row = models[(models.activation == "tanh") & (models.seed == 3)].iloc[0]
     tanh3 = read_summary(parent / "runs" / "tanh_seed3")["metrics"]
     assert row["localization/pearson/fc1.weight"] == pytest.approx(tanh3["localization/pearson/fc1.weight"])
+
+
+def test_stages_are_read_in_order_and_checked(tmp_path):
+    from knowloc import stages
+    from knowloc.api import compose
+    from knowloc.errors import ConfigValueError
+
+    cfg = compose(["experiment=alignment", "trainer.devices=[0]", "+trainer.precision=64"], tmp_path / "a")
+    assert stages.declared(cfg) == [stages.Stage("network", "model.network"), stages.Stage("search", None)]
+    assert stages.declared(cfg)[0].argument == "network"
+    # plain values (no ListConfig) for the stage's own Trainer
+    assert stages.trainer_settings(cfg) == {"accelerator": "cpu", "devices": [0], "precision": 64,
+                                            "deterministic": True}
+    assert stages.declared(compose(["experiment=equality"], tmp_path / "b")) == []  # one fit, nothing named
+    for bad, key in ((["stages.search=model.network"], "stages"),  # no main stage
+                     (["+stages.after=fit"], "stages"),  # two main stages
+                     (["stages.network=alignment.layers"], "stages.network")):  # not a node under model
+        with pytest.raises(ConfigValueError, match=f"^{key}="):
+            stages.declared(compose(["experiment=alignment", *bad], tmp_path / "c"))
+
+
+def test_child_config_updates_are_dotted_keys_on_a_copy():
+    from knowloc.children import updated
+
+    parent = {"seed": 1, "activation": {"name": "relu", "alpha": 0.1}, "model": {"lr": 0.01}}
+    child = updated(parent, {"seed": 3, "activation.name": "tanh", "stack.index": 2})
+    assert child == {"seed": 3, "activation": {"name": "tanh", "alpha": 0.1}, "model": {"lr": 0.01},
+                     "stack": {"index": 2}}
+    assert parent["activation"]["name"] == "relu" and parent["seed"] == 1

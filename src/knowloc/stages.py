@@ -89,7 +89,7 @@ def declared(cfg: DictConfig) -> list[Stage]:
 def trainer_settings(cfg: DictConfig) -> dict[str, Any]:
     """The run's ``trainer.accelerator/devices/precision/deterministic``: a stage that trains a
     network trains it where (and as reproducibly as) the main fit runs."""
-    t = cfg.trainer
+    t = OmegaConf.to_container(cfg.trainer, resolve=True)
     return {"accelerator": t.get("accelerator", "cpu"), "devices": t.get("devices", 1),
             "precision": t.get("precision"), "deterministic": bool(t.get("deterministic") or False)}
 
