@@ -12,8 +12,12 @@ object with ``run(run_dir, trainer) -> StageResult`` (``trainer``: the run's tra
 (``instantiate(cfg.model, ARG=product)``), its ``metrics`` go to the record and to W&B.
 A run without ``stages`` has one unnamed main stage (nothing is recorded per stage).
 
+Stages run after ``seed_everything`` and ``instantiate(cfg.data)`` and before the model is built:
+the global random stream sees the same draws as when the node was built inside ``instantiate(cfg.model)``.
+
 Each named stage has an entry in ``summary.json``: ``stages[NAME] = {status, duration_s, metrics,
-error}`` (status running / finished / failed / interrupted). A stage that raises fails the run:
+error}`` (status running / finished / failed / interrupted; the main stage's metrics: the trainer's
+final logged scalars, ``trainer.callback_metrics``). A stage that raises fails the run:
 a user error keeps its own line; anything else is :class:`StageError`, one line naming the stage.
 """
 
