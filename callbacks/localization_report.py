@@ -6,24 +6,23 @@ weights through :class:`knowloc.localization.module.LocalizationModule`'s ``fork
 
 One model (a single run): the files of :data:`knowloc.localization.artefacts.ARTEFACTS` (figures,
 correlations, per-parameter table and arrays), and results ``localization/pearson/fc1.weight`` ...
-in the record. Several stacked models (``activations`` x ``seeds``): one record per model in
-``<run>/runs/<activation>_seed<seed>/`` (its own ``summary.json``, so ``knowloc compare
-<run>/runs --by activation`` works), and the models table over all models.
+in the record. Several stacked models (``activations`` x ``seeds``): one child run per model in
+``<run>/runs/<activation>_seed<seed>/`` (its files and results here; its ``summary.json`` written
+by the task, :mod:`knowloc.children`, so ``knowloc compare <run>/runs --by activation`` works), and
+the models table over all models (the children's metrics in W&B: one row per child).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from knowloc.artifacts import log_results, run_dir
+from knowloc.artifacts import child_dir, log_results, run_dir
 from knowloc.callbacks.update_tally import UpdateTally
 from knowloc.localization import artefacts
-from knowloc.records import RunRecord, add_results, read_summary
 
 
 class LocalizationReport(L.Callback):
@@ -67,7 +66,7 @@ class LocalizationReport(L.Callback):
                             {k: v[m] for k, v in fork_w.items()}, fork_groups, wandb=True)
                 log_results(trainer, scalars)
             else:
-                self._model_record(trainer, pl_module, m, act, seed, scalars, res, failed,
+                self._model_record(trainer, pl_module, m, scalars, res, failed,
                                    {k: v[m] for k, v in tally.items()}, {k: v[m] for k, v in fork_w.items()},
                                    fork_groups)
         if stacked:
@@ -92,26 +91,11 @@ class LocalizationReport(L.Callback):
                         figures_per_model=self.figures_per_model, arrays_per_model=self.arrays_per_model,
                         table_rows=self.table_rows)
 
-    def _model_record(self, trainer, pl_module, m, act, seed, scalars, res, failed, tally, forks, fork_groups):
-        """A run record of its own for one stacked model, as if it had been run alone."""
-        parent = run_dir(trainer)
-        folder = parent / "runs" / f"{act}_seed{seed}"
-        try:
-            base = read_summary(parent)
-        except (OSError, ValueError):
-            base = {"config": {}, "choices": {}, "overrides": []}
-        config = copy.deepcopy(base.get("config", {}))
-        config["seed"] = seed
-        config.setdefault("activation", {})
-        if isinstance(config["activation"], dict):
-            config["activation"]["name"] = act
-        choices = {**base.get("choices", {}), "activation": act}
-        record = RunRecord(folder, config, seed, choices,
-                           list(base.get("overrides", [])) + [f"activation={act}", f"seed={seed}"])
-        record.data["data"] = base.get("data")
-        record.data["stacked_in"] = str(parent)
+    def _model_record(self, trainer, pl_module, m, scalars, res, failed, tally, forks, fork_groups):
+        """One stacked model's files and results in its child run's folder (its record is written by
+        the task from ``pl_module.child_runs()``, :mod:`knowloc.children`)."""
+        name = pl_module.child_name(m)
         if not failed:
-            self._write(trainer, folder, res, tally, forks, fork_groups, wandb=False)
-        add_results(folder, {k: v for k, v in scalars.items() if not (isinstance(v, float) and math.isnan(v))})
-        error = pl_module.failures.get(pl_module.model_name(m)) if failed else None
-        record.finish("failed" if failed else "finished", {}, error)
+            self._write(trainer, child_dir(trainer, name), res, tally, forks, fork_groups, wandb=False)
+        log_results(trainer, {k: v for k, v in scalars.items() if not (isinstance(v, float) and math.isnan(v))},
+                    child=name)

@@ -113,8 +113,23 @@ def save_table(trainer, name: str, table, wandb_rows: int | None = 10000) -> Pat
     return path
 
 
-def log_results(trainer, results: Mapping[str, Any]) -> None:
-    """Scalar results: into the run record (``summary.json`` metrics) and the W&B run summary."""
+def child_dir(trainer, name: str) -> Path:
+    """The folder of the child run ``name`` (``<run>/runs/<name>``, :mod:`knowloc.children`), created."""
+    from knowloc import children
+
+    path = children.folder(run_dir(trainer), name)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_results(trainer, results: Mapping[str, Any], child: str | None = None) -> None:
+    """Scalar results: into the run record (``summary.json`` metrics) and the W&B run summary.
+
+    ``child``: the results of the child run of that name instead (its own record, written by the
+    task at the end of the job; no W&B keys: the module's per-child table carries them to W&B)."""
+    if child is not None:
+        add_results(child_dir(trainer, child), dict(results))
+        return
     add_results(run_dir(trainer), dict(results))
     run = wandb_run_of(trainer)
     if run is not None:

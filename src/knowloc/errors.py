@@ -32,3 +32,12 @@ class DivergenceError(RuntimeError):
     """Training produced NaN or inf; the message names the step and the metric."""
 
     exit_code = 3
+
+
+def user_error_in(exc: BaseException | None) -> UserError | None:
+    """The UserError behind a wrapped exception (e.g. Hydra's InstantiationException), if any."""
+    for _ in range(10):
+        if exc is None or isinstance(exc, UserError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None

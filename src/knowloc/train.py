@@ -1,8 +1,11 @@
-"""The Hydra task: compose -> validate -> seed -> instantiate -> fit -> test -> record.
+"""The Hydra task: compose -> validate -> seed -> instantiate -> [stages] -> fit -> test -> record
+-> [child records].
 
 Every experiment family is a LightningModule plus callbacks chosen by config, so this one
 function runs them all. The run's folder (Hydra's output folder) receives ``summary.json``,
 ``metrics/metrics.csv``, checkpoints and every artefact; the W&B run (if any) is finished here.
+Named stages before the fit (``stages:`` in the config) hand their product to the model
+(:mod:`knowloc.stages`); a module's child runs get their records at the end (:mod:`knowloc.children`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from knowloc import slurm
-from knowloc.errors import DivergenceError, UserError
+from knowloc import children, slurm, stages
+from knowloc.errors import DivergenceError, UserError, user_error_in
 from knowloc.records import RunRecord, device_info
 from knowloc.validation import validate
 
@@ -69,16 +72,6 @@ def quiet_logs(multirun: bool) -> None:
             if not any(isinstance(f, _DropTips) for f in h.filters):
                 h.addFilter(_DropTips())
         lg.setLevel(logging.WARNING if multirun else logging.INFO)
-
-
-def _user_error_in(exc: BaseException) -> UserError | None:
-    """The UserError behind a wrapped exception (Hydra's InstantiationException), if any."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, UserError):
-            return exc
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
 
 
 def _final_metrics(trainer) -> dict:
@@ -164,6 +157,7 @@ def run(cfg: DictConfig) -> dict:
     run_dir = hydra_dir or Path(cfg.paths.output_dir)
     try:
         validate(cfg)
+        named = stages.declared(cfg)  # the named stages, the main fit last; [] for a run that is one fit
         resume = prepare_resume(cfg, run_dir)
     except UserError:
         discard_unstarted(run_dir)
@@ -187,13 +181,16 @@ def run(cfg: DictConfig) -> dict:
         record.data.update(slurm=info, wandb_id=wandb_id)
         record.save()
     record.data["torch_threads"] = torch_threads  # the thread count the job ran with
-    trainer = None
+    trainer = model = fit_started = None
     started = False
     status, error, exit_code = "failed", None, 1
     try:
         L.seed_everything(int(cfg.seed), workers=True, verbose=False)
         datamodule = instantiate(cfg.data)
-        model = instantiate(cfg.model)
+        products = {}  # the stages before the fit, in order; each one's product is an argument of the model
+        for stage in named[:-1]:
+            products[stage.argument] = stages.run_before_fit(stage, cfg, record, run_dir)
+        model = instantiate(cfg.model, **products)
         callbacks = instantiate_all(cfg.get("callbacks"))
         check_before_training(datamodule, model, callbacks)
         loggers = instantiate_loggers(cfg.get("logger"), {**resolved, "choices": choices, "overrides": overrides},
@@ -207,6 +204,8 @@ def run(cfg: DictConfig) -> dict:
         if hasattr(datamodule, "describe"):
             record.data["data"] = datamodule.describe()
             record.save()
+        stages.log_to_wandb(trainer, record)
+        fit_started = stages.begin(record, named[-1].name) if named else None
         started = True
         trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume.path) if resume else None)
         if trainer.interrupted:
@@ -215,8 +214,8 @@ def run(cfg: DictConfig) -> dict:
             if cfg.get("test", True) and hasattr(datamodule, "test_dataloader"):
                 trainer.test(model, datamodule=datamodule, verbose=False)
             status, exit_code = "finished", 0
-    except DivergenceError as e:
-        status, error, exit_code = "failed", str(e), DivergenceError.exit_code
+    except (DivergenceError, stages.StageError) as e:
+        status, error, exit_code = "failed", str(e), e.exit_code
         print(f"knowloc: error: {e} (run folder {run_dir})", file=sys.stderr)
         FAILED_JOBS.append(str(run_dir))
     except UserError as e:
@@ -227,7 +226,7 @@ def run(cfg: DictConfig) -> dict:
         print(interrupted_line(trainer, run_dir, overrides), file=sys.stderr)
         raise SystemExit(130) from None
     except BaseException as e:
-        cause = _user_error_in(e)
+        cause = user_error_in(e)
         if cause is not None:  # e.g. a UserError raised by a constructor Hydra instantiated
             status, error, exit_code = "failed", str(cause), cause.exit_code
             raise cause from None
@@ -242,7 +241,11 @@ def run(cfg: DictConfig) -> dict:
                 raise
             log.warning("knowloc: W&B run not finished cleanly on interrupt: %s", e)
         record.data["wandb_id"] = wandb_run_id(record.data.get("wandb_dir")) or record.data.get("wandb_id")
+        if fit_started is not None:
+            stages.end(record, named[-1].name, fit_started, status, _final_metrics(trainer), error)
         record.finish(status, _final_metrics(trainer), error)
+        if status == "finished" and callable(getattr(model, "child_runs", None)):
+            children.write(record, model.child_runs())
         if status == "failed" and not started and error is not None and exit_code == UserError.exit_code:
             discard_unstarted(run_dir)
     if status == "finished" and not multirun:

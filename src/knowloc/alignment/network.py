@@ -117,8 +117,8 @@ def equality_network(checkpoint: str | None = None, data=None, model=None, max_e
                      deterministic: bool = False) -> nn.Module:
     """Train (``checkpoint`` null) or load the equality network; frozen, eval mode.
 
-    The training stage runs with the run's ``trainer.accelerator/devices/precision/deterministic``
-    (passed by ``conf/model/alignment_search.yaml``).
+    The training runs with the run's ``trainer.accelerator/devices/precision/deterministic``
+    (passed by the job's stage ``network``, :class:`NetworkStage`).
 
     With ``save_dir`` a trained net is also saved in that run folder as
     :data:`~knowloc.alignment.artefacts.NETWORK` so the search can be repeated on exactly this net.
@@ -134,3 +134,22 @@ def equality_network(checkpoint: str | None = None, data=None, model=None, max_e
     net = freeze(net)
     net.alignment_info = info
     return net
+
+
+class NetworkStage:
+    """The ``network`` stage of ``experiment=alignment`` (:mod:`knowloc.stages`): trains the equality
+    network (``checkpoint`` null: ``model`` on ``data`` for ``max_epochs`` epochs, with the run's
+    trainer settings) or loads it (:func:`load_network`); its product is the frozen net the search
+    looks into (``AlignmentSearch(network=...)``); its metrics: the net's test accuracy (and the
+    epochs it trained). A trained net is saved in the run folder (:func:`equality_network`, ``save_dir``)."""
+
+    def __init__(self, checkpoint: str | None = None, data=None, model=None, max_epochs: int = 5):
+        self.checkpoint, self.data, self.model, self.max_epochs = checkpoint, data, model, max_epochs
+
+    def run(self, run_dir, trainer: dict):
+        from knowloc.stages import StageResult
+
+        net = equality_network(self.checkpoint, self.data, self.model, self.max_epochs, save_dir=run_dir, **trainer)
+        info = net.alignment_info
+        metrics = {k: info[k] for k in ("test_acc", "epochs") if info.get(k) is not None}
+        return StageResult(net, metrics)

@@ -100,6 +100,24 @@ class LocalizationModule(L.LightningModule):
         a, s = self.models[m]
         return f"{a}/seed{s}"
 
+    def child_name(self, m: int) -> str:
+        """The child run of stacked model ``m``: its folder ``<run>/runs/<activation>_seed<seed>``."""
+        a, s = self.models[m]
+        return f"{a}_seed{s}"
+
+    def child_runs(self) -> list:
+        """One child record per model when several are stacked (none for a single model), as if each
+        had been run alone: ``activation=A seed=S`` (see :mod:`knowloc.children`)."""
+        from knowloc.children import Child
+
+        if len(self.models) < 2:
+            return []
+        failed = [bool(f) for f in self.failed] if hasattr(self, "failed") else [False] * len(self.models)
+        return [Child(self.child_name(m), {"seed": s, "activation.name": a}, {"activation": a},
+                      [f"activation={a}", f"seed={s}"], "failed" if failed[m] else "finished",
+                      self.failures.get(self.model_name(m)) if failed[m] else None)
+                for m, (a, s) in enumerate(self.models)]
+
     # -- training -------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         phase = batch["phase"]
