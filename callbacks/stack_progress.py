@@ -43,9 +43,16 @@ class StackProgress(L.Callback):
         seeds = list(dict.fromkeys(str(s) for _, s in models))
         return f"{len(models)} models ({', '.join(acts)} x seeds {', '.join(seeds)})" if models else "1 model"
 
-    def _bar(self, trainer):
+    @staticmethod
+    def _shown(trainer) -> bool:
         bar = trainer.progress_bar_callback
-        return getattr(bar, "train_progress_bar", None) if bar is not None and bar.is_enabled else None
+        return bar is not None and bar.is_enabled
+
+    def _bar(self, trainer):
+        """Lightning's tqdm bar (``set_description``/``write``); None without a bar, and for a rich bar
+        (whose task has neither: it gets the lines on stdout, which rich prints above the bar)."""
+        bar = getattr(trainer.progress_bar_callback, "train_progress_bar", None) if self._shown(trainer) else None
+        return bar if hasattr(bar, "set_description") and hasattr(bar, "write") else None
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.started, self.phase, self.next_report = time.time(), None, 0
@@ -62,7 +69,7 @@ class StackProgress(L.Callback):
             forks = len(getattr(pl_module, "fork_specs", None) or [])
             extra = f", {forks} forks each" if phase == "forks" and forks else ""
             self._say(f"phase {phase} starts at batch {batch_idx + 1}/{total}: {self._models(pl_module)}{extra}", bar)
-        if bar is None and isinstance(total, int) and batch_idx >= self.next_report and batch_idx > 0:
+        if not self._shown(trainer) and isinstance(total, int) and batch_idx >= self.next_report and batch_idx > 0:
             elapsed = time.time() - self.started
             print(f"{PREFIX} {batch_idx}/{total} batches done ({batch_idx / total:.0%}), now phase {phase}, {n_models} models, "
                   f"{_hms(elapsed)} elapsed, about {_hms(elapsed * (total - batch_idx) / batch_idx)} left",

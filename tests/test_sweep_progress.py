@@ -141,3 +141,13 @@ def test_stacked_job_shows_progress_over_models_and_phases(run_job, capsys):
     done = [line for line in lines if "batches done" in line]
     assert done and all(f"/{total} batches done" in line for line in done)
     assert re.fullmatch(rf"knowloc stack: trained {re.escape(models)} in 0:\d\d:\d\d", lines[-1])
+
+
+def test_stacked_job_with_lightnings_default_progress_bar(run_job, capsys):
+    """With the bar on (Lightning's default, a rich bar when rich is installed) the job runs and
+    the phase lines still reach the console."""
+    rec = run_job(["experiment=localization_stack", "data.pool_size=600", "stack.activations=[relu]",
+                   "stack.seeds=[0]", "logger=csv", "trainer.enable_progress_bar=true"], name="stack_bar")
+    assert rec["status"] == "finished", rec["error"]
+    out = capsys.readouterr().out
+    assert "knowloc stack: phase phase1 starts at batch 1/" in out and "knowloc stack: trained 1 models" in out
