@@ -6,10 +6,11 @@ import logging
 
 import lightning as L
 import numpy as np
-import pandas as pd
 import torch
 
-from knowloc.neurons.statistics import UnitClassStats, anomaly_ranking
+from knowloc.neurons import artefacts
+from knowloc.neurons.options import STATS_NODE, NeuronStatsOptions
+from knowloc.neurons.statistics import UnitClassStats
 from knowloc.neurons.trace import Trace, get_layer, unit_grads, unit_values
 
 log = logging.getLogger("knowloc")
@@ -28,28 +29,15 @@ class NeuronStats(L.Callback):
     Top-k images are kept as indices: the position in the training split when the train loader's
     sampler replays its order (``EpochSeededSampler`` does; each batch is checked against the data
     set, else top-k is switched off with a warning), mapped to the data-set index when the data set
-    exposes it. At fit end it writes, per layer, ``neurons/<layer>_stats.npz``,
-    ``neurons/<layer>_unit_class.csv``, ``neurons/<layer>_anomalies.csv``, the image grids, heat maps
-    and the anomaly figure (see :mod:`knowloc.neurons`), and logs them to W&B.
+    exposes it. Options: :class:`~knowloc.neurons.options.NeuronStatsOptions`. At fit end it
+    writes, per layer, the files of :mod:`knowloc.neurons.artefacts` (statistics, tables, image
+    grids, heat maps, the anomaly figure; also to W&B).
     """
 
-    def __init__(self, layers=("act3",), topk: int = 8, images: bool = True, n_anomalies: int = 20,
-                 max_units_plotted: int = 128, anomaly_images: int = 6, anomaly_score: str = "centred",
-                 top_images: str = "specific"):
+    def __init__(self, **options):
         super().__init__()
-        from knowloc.errors import ConfigValueError
-        from knowloc.neurons.statistics import ANOMALY_SCORES
-
-        if anomaly_score not in ANOMALY_SCORES:
-            raise ConfigValueError("callbacks.neuron_stats.anomaly_score", anomaly_score, ANOMALY_SCORES)
-        if top_images not in ("specific", "gradient"):
-            raise ConfigValueError("callbacks.neuron_stats.top_images", top_images, ("specific", "gradient"))
-        self.anomaly_score, self.top_images = anomaly_score, top_images
-        if isinstance(layers, str):
-            layers = [layers]
-        self.layers = [str(x) for x in layers]
-        self.topk, self.images, self.n_anomalies = int(topk), bool(images), int(n_anomalies)
-        self.max_units_plotted, self.anomaly_images = int(max_units_plotted), int(anomaly_images)
+        self.options = NeuronStatsOptions.of(**options)
+        self.layers = self.options.layers
         self.stats: dict[str, UnitClassStats] = {}
         self._traces: list[Trace] = []
         self._active = False
@@ -67,7 +55,7 @@ class NeuronStats(L.Callback):
     def check(self, pl_module) -> None:
         """Before training (knowloc's job calls it before any logger exists): every layer exists."""
         for name in self.layers:
-            get_layer(self._net(pl_module), name, "callbacks.neuron_stats.layers")
+            get_layer(self._net(pl_module), name, STATS_NODE + "layers")
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if stage != "fit" or self._traces:
@@ -139,8 +127,9 @@ class NeuronStats(L.Callback):
             act, grad = self._acts[name], self._grads[name]
             if name not in self.stats:
                 self.stats[name] = UnitClassStats(act.shape[1], num_classes,
-                                                  tuple(x.shape[1:]) if self.images else None, self.topk)
-            self.stats[name].update(act.cpu(), grad.cpu(), y.cpu(), x.cpu() if self.images else None,
+                                                  tuple(x.shape[1:]) if self.options.images else None,
+                                                  self.options.topk)
+            self.stats[name].update(act.cpu(), grad.cpu(), y.cpu(), x.cpu() if self.options.images else None,
                                     index.cpu() if index is not None else None)
         self._acts, self._grads, self._batch = {}, {}, None
 
@@ -157,41 +146,8 @@ class NeuronStats(L.Callback):
             self.write(trainer, name, stats)
 
     def write(self, trainer, name: str, stats: UnitClassStats) -> None:
-        from knowloc import artifacts
-        from knowloc.neurons import plots
-
-        s = stats.summary(self.anomaly_score)
-        folder = artifacts.run_dir(trainer) / "neurons"
-        folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / f"{name}_stats.npz", layer=np.array(name), **s)
-        U, C = s["mean_act"].shape
-        long = pd.DataFrame({
-            "unit": np.repeat(np.arange(U), C), "class": np.tile(np.arange(C), U),
-            **{k: s[k].reshape(-1) for k in ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score")}})
-        artifacts.save_table(trainer, f"neurons/{name}_unit_class", long)
-        rows = anomaly_ranking(s, self.n_anomalies, self.top_images)
-        table = pd.DataFrame([{**r, "layer": name, **{k: " ".join(map(str, r[k])) for k in (
-            "top_images", "top_specific_images", "top_grad_images", "top_act_images")}} for r in rows])
-        artifacts.save_table(trainer, f"neurons/{name}_anomalies", table)
-        title = f"{name}: class-mean images weighted by "
-        if "grad_image" in s:
-            for key, what, signed in (("grad_image", "the gradient dℓ/da (Σ g·x / Σ|g|)", True),
-                                      ("act_image", "the activation (Σ a·x / Σ|a|)", True)):
-                for suffix, note in (("", ""), ("_rectified", ", samples where the unit fires only")):
-                    fig = plots.image_grid(s[key + suffix], title + what + note, signed, self.max_units_plotted)
-                    artifacts.save_figure(trainer, f"neurons/{name}_{key.split('_')[0]}_images{suffix}", fig)
-        fig = plots.heatmaps([(s["mean_grad"], "mean gradient dℓ/da (signed)"),
-                              (s["mean_abs_grad"], "mean |dℓ/da|"), (s["mean_act"], "mean activation a"),
-                              (s["anomaly_score"], "anomaly score")], f"{name}: unit x class ({int(s['steps'])} steps)")
-        artifacts.save_figure(trainer, f"neurons/{name}_heatmaps", fig)
-        images = self._images_of(trainer, {i for r in rows[:10] for i in r["top_images"]})
-        if rows:
-            artifacts.save_figure(trainer, f"neurons/{name}_anomalies",
-                                  plots.anomaly_figure(rows[:10], images, name, self.anomaly_images))
-        artifacts.log_results(trainer, {
-            f"neurons/{name}/top_anomaly_score": float(rows[0]["score"]) if rows else float("nan"),
-            f"neurons/{name}/dead_units": int((np.nan_to_num(s["fire_rate"]).max(1) == 0).sum()),
-            f"neurons/{name}/steps": int(s["steps"])})
+        artefacts.write_stats(trainer, name, stats.summary(self.options.anomaly_score), self.options,
+                              lambda indices: self._images_of(trainer, indices))
 
     @staticmethod
     def _images_of(trainer, indices: set[int]) -> dict[int, np.ndarray]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from knowloc.neurons import artefacts
 from test_explore import copy_run, real_alignment_run, real_localization_run, real_neuron_run, real_sweep
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
@@ -180,10 +181,10 @@ def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(pag
     resp = page.goto(server.url + "?run=../..")
     assert resp.status == 403 and "outside the served folder" in page.inner_text("#error-message")
     # /file serves viewable files inside the served folder only
-    resp = page.goto(server.url + "file?path=neurons/neurons/act3_grad_images.png")
+    resp = page.goto(server.url + "file?path=neurons/" + artefacts.GRAD_IMAGES.name(layer="act3"))
     assert resp.status == 200 and resp.headers["content-type"] == "image/png"
-    assert resp.body() == (root / "neurons" / "neurons" / "act3_grad_images.png").read_bytes()
-    for bad in ("../../../etc/passwd", "neurons/checkpoints/last.ckpt", "neurons/neurons/act3_stats.npz"):
+    assert resp.body() == artefacts.GRAD_IMAGES.at(root / "neurons", layer="act3").read_bytes()
+    for bad in ("../../../etc/passwd", "neurons/checkpoints/last.ckpt", "neurons/" + artefacts.STATS.name(layer="act3")):
         resp = page.goto(server.url + "file?path=" + bad)
         assert resp.status == 404 and "no such file inside the served folder" in page.inner_text("#error-message")
     # a run whose record breaks while served: error page; repaired: the report again
@@ -198,7 +199,7 @@ def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(pag
     page.wait_for_selector("#run-status")
     # a damaged family file breaks only its own page
     broken = copy_run(root / "neurons", root / "broken-neurons")
-    stats = broken / "neurons" / "act3_stats.npz"
+    stats = artefacts.STATS.at(broken, layer="act3")
     stats.write_bytes(stats.read_bytes()[:1000])
     resp = page.goto(server.url + "?run=broken-neurons#neurons")
     assert resp.status == 200
@@ -239,8 +240,8 @@ def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
 
     root, server = served_root
     run = root / "neurons"
-    z = np.load(run / "neurons" / "act3_stats.npz")
-    abl = np.load(run / "ablation" / "act3_matrix.npz")
+    z = artefacts.read_stats(run, "act3")
+    abl = artefacts.read_matrix(run, "act3")
     images = load_source("mnist_embedded").images.numpy()
     page.goto(server.url + "?run=neurons#neurons")
     page.wait_for_selector("#unit-panel[data-unit='0']")
@@ -284,7 +285,7 @@ def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
         first = canvas_rgb(page, f"#top-examples [data-kind='grad'] canvas[data-index='{shown[0]}']")
         assert np.array_equal(first[..., 0], images[shown[0], 0].astype(float))
     # the anomaly ranking: its first row opens that unit with that class's top examples
-    with open(run / "neurons" / "act3_anomalies.csv") as f:
+    with open(artefacts.ANOMALIES.at(run, layer="act3")) as f:
         first = next(csv.DictReader(f))
     page.locator("#anomaly-table tbody tr").first.click()
     page.wait_for_selector(f"#unit-panel[data-unit='{first['unit']}']")
@@ -296,7 +297,7 @@ def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
     page.locator(".heatmap").first.click(position={"x": (u + 0.5) * w, "y": 5})
     page.wait_for_selector(f"#unit-panel[data-unit='{u}']")
     # knockout: the panel says whether the unit is in the class-0 knockout set
-    ko = json.loads((run / "ablation" / "knockout.json").read_text())
+    ko = artefacts.read_knockout(run)
     outside = next(w for w in range(120) if w not in ko["units"])
     t = ko["target_class"]
     for unit, note in [(outside, f"Not in the knockout set for class {t}")] + [
