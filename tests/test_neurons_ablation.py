@@ -200,6 +200,8 @@ def test_ablation_experiment_matches_a_direct_evaluation(run_job):
     for art in artefacts.ABLATION_FILES:
         assert art.exists(run, layer="act3"), art.name(layer="act3")
     assert artefacts.layers(run) == ["act3"]
+    folder = artefacts.MATRIX.at(run, layer="act3").parent  # nothing undeclared beside them
+    assert sorted(p for p in folder.rglob("*") if p.is_file()) == artefacts.files(run)
 
 
 @pytest.mark.parametrize("arg,key", [("callbacks.ablation.method=erase", "callbacks.ablation.method"),

@@ -228,6 +228,8 @@ def test_neuron_stats_experiment(run_job):
     for art in artefacts.STATS_FILES:  # every file, images included
         assert art.exists(run, layer="act2"), art.name(layer="act2")
     assert not any(art.matches(run) for art in artefacts.ABLATION_FILES)
+    folder = artefacts.STATS.at(run, layer="act2").parent  # nothing undeclared beside them
+    assert sorted(p for p in folder.rglob("*") if p.is_file()) == artefacts.files(run)
 
 
 def test_bad_neuron_stats_config_is_one_line(knowloc_cli, run_job):

@@ -24,7 +24,7 @@ from knowloc.explore.embed import nums, read_csv, read_json, read_npz, sprite
 from knowloc.explore.target import Run
 from knowloc.neurons import artefacts
 
-STATS = ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score")
+STATS = artefacts.UNIT_CLASS_STATS
 IMAGES = ("grad_image", "act_image", "grad_image_rectified", "act_image_rectified")
 #: rectified images (two more per unit and class) only for layers up to this many units
 MAX_UNITS_RECTIFIED = 128

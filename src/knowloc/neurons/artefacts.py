@@ -104,6 +104,11 @@ def layers(run_dir: str | Path) -> list[str]:
     return sorted(x for x in found if x is not None)
 
 
+def files(run_dir: str | Path) -> list[Path]:
+    """Every file of :data:`ARTEFACTS` in ``run_dir``, sorted."""
+    return sorted({p for art in ARTEFACTS for p in art.matches(run_dir)})
+
+
 # -- writers -----------------------------------------------------------------------------------
 def write_stats(trainer, layer: str, s: dict, options, image_source=None) -> dict:
     """The files of one layer of ``NeuronStats`` from its summary ``s``
