@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
 import lightning as L
-import numpy as np
 import torch
 
 from knowloc.neurons import artefacts
 from knowloc.neurons.options import STATS_NODE, NeuronStatsOptions
+from knowloc.neurons.samples import SampleOrder, training_images
 from knowloc.neurons.statistics import UnitClassStats
 from knowloc.neurons.trace import Trace, get_layer, unit_grads, unit_values
-
-log = logging.getLogger("knowloc")
 
 
 class NeuronStats(L.Callback):
@@ -26,10 +22,8 @@ class NeuronStats(L.Callback):
     sample's own loss: the hooks see dL/da of the batch loss L = (1/B) Σ ℓ_i, multiplied by B
     (the module's loss must be a batch mean, as ``ClassifierModule``'s cross-entropy is).
 
-    Top-k images are kept as indices: the position in the training split when the train loader's
-    sampler replays its order (``EpochSeededSampler`` does; each batch is checked against the data
-    set, else top-k is switched off with a warning), mapped to the data-set index when the data set
-    exposes it. Options: :class:`~knowloc.neurons.options.NeuronStatsOptions`. At fit end it
+    Top-k images are kept as data-set indices, found by replaying the train loader's order
+    (:mod:`knowloc.neurons.samples`; switched off with a warning when it cannot be). Options: :class:`~knowloc.neurons.options.NeuronStatsOptions`. At fit end it
     writes, per layer, the files of :mod:`knowloc.neurons.artefacts` (statistics, tables, image
     grids, heat maps, the anomaly figure; also to W&B).
     """
@@ -44,8 +38,7 @@ class NeuronStats(L.Callback):
         self._acts: dict[str, torch.Tensor] = {}
         self._grads: dict[str, torch.Tensor] = {}
         self._batch = None
-        self._order: list[int] | None = None
-        self._index_ok = True
+        self._samples = SampleOrder()
 
     # -- hooks -----------------------------------------------------------------------------------
     @staticmethod
@@ -87,32 +80,11 @@ class NeuronStats(L.Callback):
 
     # -- sample indices ----------------------------------------------------------------------------
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        dl = trainer.train_dataloader
-        sampler = getattr(dl, "sampler", None)
-        self._order = list(iter(sampler)) if sampler is not None and self._index_ok else None
-
-    def _indices(self, trainer, batch, batch_idx) -> torch.Tensor | None:
-        """Positions of the batch's samples in the training data set (None if they cannot be known)."""
-        if self._order is None:
-            return None
-        dl = trainer.train_dataloader
-        bs = dl.batch_size
-        pos = self._order[batch_idx * bs: batch_idx * bs + len(batch[1])]
-        ds = dl.dataset
-        items = ds.__getitems__(pos) if hasattr(ds, "__getitems__") else dl.collate_fn([ds[i] for i in pos])
-        same = len(pos) == len(batch[1]) and all(  # the replayed copy is on the CPU, the batch on the run's device
-            torch.equal(items[i].to(batch[i].device), batch[i]) for i in (1, 0))
-        if not same:
-            log.warning("NeuronStats: the train loader's order cannot be replayed; top-k images are off")
-            self._index_ok, self._order = False, None
-            return None
-        pos = torch.as_tensor(pos)
-        split = getattr(ds, "split", None)
-        return split.index[pos] if split is not None and hasattr(split, "index") else pos
+        self._samples.start_epoch(trainer.train_dataloader)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._acts, self._grads = {}, {}
-        self._batch = (batch[0], batch[1], self._indices(trainer, batch, batch_idx))
+        self._batch = (batch[0], batch[1], self._samples.indices(trainer.train_dataloader, batch, batch_idx))
         self._active = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -147,14 +119,4 @@ class NeuronStats(L.Callback):
 
     def write(self, trainer, name: str, stats: UnitClassStats) -> None:
         artefacts.write_stats(trainer, name, stats.summary(self.options.anomaly_score), self.options,
-                              lambda indices: self._images_of(trainer, indices))
-
-    @staticmethod
-    def _images_of(trainer, indices: set[int]) -> dict[int, np.ndarray]:
-        """Training images by data-set index (empty when the data set does not say)."""
-        dm = getattr(trainer, "datamodule", None)
-        split = getattr(dm, "train_split", None)
-        if split is None or not indices:
-            return {}
-        where = {int(v): p for p, v in enumerate(split.index.tolist())}
-        return {i: split.x[where[i]].numpy() for i in indices if i in where}
+                              lambda indices: training_images(getattr(trainer, "datamodule", None), indices))

@@ -8,8 +8,11 @@ Modules
 * :mod:`~knowloc.neurons.statistics` — ``UnitClassStats`` (running sums per unit x class), the
   anomaly score and ranking (formulas in the module doc).
 * :mod:`~knowloc.neurons.ablation` — ``ablate`` (context manager), ``apply_ablation`` (zero / mean /
-  resample), the batched ``AblationEvaluator`` and the direct baseline ``ablation_matrix_direct``.
+  resample), the batched ``AblationEvaluator``, the direct baseline ``ablation_matrix_direct``, and
+  ``collect`` / ``reference_inputs`` (the evaluated and reference inputs of a datamodule).
 * :mod:`~knowloc.neurons.knockout` — ``knockout_search`` (beam search by the joint effect).
+* :mod:`~knowloc.neurons.samples` — ``SampleOrder`` (data-set indices of a training batch's samples,
+  by replaying the loader's order), ``training_images``.
 * :mod:`~knowloc.neurons.plots` — the figures.
 Callbacks: ``knowloc.callbacks.NeuronStats`` (during training), ``knowloc.callbacks.AblationAnalysis``
 (after training). Experiments: ``experiment=neuron_stats``, ``experiment=ablation``.
