@@ -181,10 +181,13 @@ def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(pag
     resp = page.goto(server.url + "?run=../..")
     assert resp.status == 403 and "outside the served folder" in page.inner_text("#error-message")
     # /file serves viewable files inside the served folder only
-    resp = page.goto(server.url + "file?path=neurons/" + artefacts.GRAD_IMAGES.name(layer="act3"))
+    def served(art):  # the path of the run's file inside the served folder
+        return art.at(root / "neurons", layer="act3").relative_to(root).as_posix()
+
+    resp = page.goto(server.url + "file?path=" + served(artefacts.GRAD_IMAGES))
     assert resp.status == 200 and resp.headers["content-type"] == "image/png"
     assert resp.body() == artefacts.GRAD_IMAGES.at(root / "neurons", layer="act3").read_bytes()
-    for bad in ("../../../etc/passwd", "neurons/checkpoints/last.ckpt", "neurons/" + artefacts.STATS.name(layer="act3")):
+    for bad in ("../../../etc/passwd", "neurons/checkpoints/last.ckpt", served(artefacts.STATS)):
         resp = page.goto(server.url + "file?path=" + bad)
         assert resp.status == 404 and "no such file inside the served folder" in page.inner_text("#error-message")
     # a run whose record breaks while served: error page; repaired: the report again
