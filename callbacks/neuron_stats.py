@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
 import lightning as L
-import numpy as np
-import pandas as pd
 import torch
 
-from knowloc.neurons.statistics import UnitClassStats, anomaly_ranking
+from knowloc.neurons import artefacts
+from knowloc.neurons.options import STATS_NODE, NeuronStatsOptions
+from knowloc.neurons.samples import SampleOrder, training_images
+from knowloc.neurons.statistics import UnitClassStats
 from knowloc.neurons.trace import Trace, get_layer, unit_grads, unit_values
-
-log = logging.getLogger("knowloc")
 
 
 class NeuronStats(L.Callback):
@@ -25,39 +22,23 @@ class NeuronStats(L.Callback):
     sample's own loss: the hooks see dL/da of the batch loss L = (1/B) Σ ℓ_i, multiplied by B
     (the module's loss must be a batch mean, as ``ClassifierModule``'s cross-entropy is).
 
-    Top-k images are kept as indices: the position in the training split when the train loader's
-    sampler replays its order (``EpochSeededSampler`` does; each batch is checked against the data
-    set, else top-k is switched off with a warning), mapped to the data-set index when the data set
-    exposes it. At fit end it writes, per layer, ``neurons/<layer>_stats.npz``,
-    ``neurons/<layer>_unit_class.csv``, ``neurons/<layer>_anomalies.csv``, the image grids, heat maps
-    and the anomaly figure (see :mod:`knowloc.neurons`), and logs them to W&B.
+    Top-k images are kept as data-set indices, found by replaying the train loader's order
+    (:mod:`knowloc.neurons.samples`; switched off with a warning when it cannot be). Options: :class:`~knowloc.neurons.options.NeuronStatsOptions`. At fit end it
+    writes, per layer, the files of :mod:`knowloc.neurons.artefacts` (statistics, tables, image
+    grids, heat maps, the anomaly figure; also to W&B).
     """
 
-    def __init__(self, layers=("act3",), topk: int = 8, images: bool = True, n_anomalies: int = 20,
-                 max_units_plotted: int = 128, anomaly_images: int = 6, anomaly_score: str = "centred",
-                 top_images: str = "specific"):
+    def __init__(self, **options):
         super().__init__()
-        from knowloc.errors import ConfigValueError
-        from knowloc.neurons.statistics import ANOMALY_SCORES
-
-        if anomaly_score not in ANOMALY_SCORES:
-            raise ConfigValueError("callbacks.neuron_stats.anomaly_score", anomaly_score, ANOMALY_SCORES)
-        if top_images not in ("specific", "gradient"):
-            raise ConfigValueError("callbacks.neuron_stats.top_images", top_images, ("specific", "gradient"))
-        self.anomaly_score, self.top_images = anomaly_score, top_images
-        if isinstance(layers, str):
-            layers = [layers]
-        self.layers = [str(x) for x in layers]
-        self.topk, self.images, self.n_anomalies = int(topk), bool(images), int(n_anomalies)
-        self.max_units_plotted, self.anomaly_images = int(max_units_plotted), int(anomaly_images)
+        self.options = NeuronStatsOptions.of(**options)
+        self.layers = self.options.layers
         self.stats: dict[str, UnitClassStats] = {}
         self._traces: list[Trace] = []
         self._active = False
         self._acts: dict[str, torch.Tensor] = {}
         self._grads: dict[str, torch.Tensor] = {}
         self._batch = None
-        self._order: list[int] | None = None
-        self._index_ok = True
+        self._samples = SampleOrder()
 
     # -- hooks -----------------------------------------------------------------------------------
     @staticmethod
@@ -67,7 +48,7 @@ class NeuronStats(L.Callback):
     def check(self, pl_module) -> None:
         """Before training (knowloc's job calls it before any logger exists): every layer exists."""
         for name in self.layers:
-            get_layer(self._net(pl_module), name, "callbacks.neuron_stats.layers")
+            get_layer(self._net(pl_module), name, STATS_NODE + "layers")
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if stage != "fit" or self._traces:
@@ -99,32 +80,11 @@ class NeuronStats(L.Callback):
 
     # -- sample indices ----------------------------------------------------------------------------
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        dl = trainer.train_dataloader
-        sampler = getattr(dl, "sampler", None)
-        self._order = list(iter(sampler)) if sampler is not None and self._index_ok else None
-
-    def _indices(self, trainer, batch, batch_idx) -> torch.Tensor | None:
-        """Positions of the batch's samples in the training data set (None if they cannot be known)."""
-        if self._order is None:
-            return None
-        dl = trainer.train_dataloader
-        bs = dl.batch_size
-        pos = self._order[batch_idx * bs: batch_idx * bs + len(batch[1])]
-        ds = dl.dataset
-        items = ds.__getitems__(pos) if hasattr(ds, "__getitems__") else dl.collate_fn([ds[i] for i in pos])
-        same = len(pos) == len(batch[1]) and all(  # the replayed copy is on the CPU, the batch on the run's device
-            torch.equal(items[i].to(batch[i].device), batch[i]) for i in (1, 0))
-        if not same:
-            log.warning("NeuronStats: the train loader's order cannot be replayed; top-k images are off")
-            self._index_ok, self._order = False, None
-            return None
-        pos = torch.as_tensor(pos)
-        split = getattr(ds, "split", None)
-        return split.index[pos] if split is not None and hasattr(split, "index") else pos
+        self._samples.start_epoch(trainer.train_dataloader)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._acts, self._grads = {}, {}
-        self._batch = (batch[0], batch[1], self._indices(trainer, batch, batch_idx))
+        self._batch = (batch[0], batch[1], self._samples.indices(trainer.train_dataloader, batch, batch_idx))
         self._active = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -139,8 +99,9 @@ class NeuronStats(L.Callback):
             act, grad = self._acts[name], self._grads[name]
             if name not in self.stats:
                 self.stats[name] = UnitClassStats(act.shape[1], num_classes,
-                                                  tuple(x.shape[1:]) if self.images else None, self.topk)
-            self.stats[name].update(act.cpu(), grad.cpu(), y.cpu(), x.cpu() if self.images else None,
+                                                  tuple(x.shape[1:]) if self.options.images else None,
+                                                  self.options.topk)
+            self.stats[name].update(act.cpu(), grad.cpu(), y.cpu(), x.cpu() if self.options.images else None,
                                     index.cpu() if index is not None else None)
         self._acts, self._grads, self._batch = {}, {}, None
 
@@ -157,48 +118,5 @@ class NeuronStats(L.Callback):
             self.write(trainer, name, stats)
 
     def write(self, trainer, name: str, stats: UnitClassStats) -> None:
-        from knowloc import artifacts
-        from knowloc.neurons import plots
-
-        s = stats.summary(self.anomaly_score)
-        folder = artifacts.run_dir(trainer) / "neurons"
-        folder.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(folder / f"{name}_stats.npz", layer=np.array(name), **s)
-        U, C = s["mean_act"].shape
-        long = pd.DataFrame({
-            "unit": np.repeat(np.arange(U), C), "class": np.tile(np.arange(C), U),
-            **{k: s[k].reshape(-1) for k in ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score")}})
-        artifacts.save_table(trainer, f"neurons/{name}_unit_class", long)
-        rows = anomaly_ranking(s, self.n_anomalies, self.top_images)
-        table = pd.DataFrame([{**r, "layer": name, **{k: " ".join(map(str, r[k])) for k in (
-            "top_images", "top_specific_images", "top_grad_images", "top_act_images")}} for r in rows])
-        artifacts.save_table(trainer, f"neurons/{name}_anomalies", table)
-        title = f"{name}: class-mean images weighted by "
-        if "grad_image" in s:
-            for key, what, signed in (("grad_image", "the gradient dℓ/da (Σ g·x / Σ|g|)", True),
-                                      ("act_image", "the activation (Σ a·x / Σ|a|)", True)):
-                for suffix, note in (("", ""), ("_rectified", ", samples where the unit fires only")):
-                    fig = plots.image_grid(s[key + suffix], title + what + note, signed, self.max_units_plotted)
-                    artifacts.save_figure(trainer, f"neurons/{name}_{key.split('_')[0]}_images{suffix}", fig)
-        fig = plots.heatmaps([(s["mean_grad"], "mean gradient dℓ/da (signed)"),
-                              (s["mean_abs_grad"], "mean |dℓ/da|"), (s["mean_act"], "mean activation a"),
-                              (s["anomaly_score"], "anomaly score")], f"{name}: unit x class ({int(s['steps'])} steps)")
-        artifacts.save_figure(trainer, f"neurons/{name}_heatmaps", fig)
-        images = self._images_of(trainer, {i for r in rows[:10] for i in r["top_images"]})
-        if rows:
-            artifacts.save_figure(trainer, f"neurons/{name}_anomalies",
-                                  plots.anomaly_figure(rows[:10], images, name, self.anomaly_images))
-        artifacts.log_results(trainer, {
-            f"neurons/{name}/top_anomaly_score": float(rows[0]["score"]) if rows else float("nan"),
-            f"neurons/{name}/dead_units": int((np.nan_to_num(s["fire_rate"]).max(1) == 0).sum()),
-            f"neurons/{name}/steps": int(s["steps"])})
-
-    @staticmethod
-    def _images_of(trainer, indices: set[int]) -> dict[int, np.ndarray]:
-        """Training images by data-set index (empty when the data set does not say)."""
-        dm = getattr(trainer, "datamodule", None)
-        split = getattr(dm, "train_split", None)
-        if split is None or not indices:
-            return {}
-        where = {int(v): p for p, v in enumerate(split.index.tolist())}
-        return {i: split.x[where[i]].numpy() for i in indices if i in where}
+        artefacts.write_stats(trainer, name, stats.summary(self.options.anomaly_score), self.options,
+                              lambda indices: training_images(getattr(trainer, "datamodule", None), indices))

@@ -231,14 +231,15 @@ def test_neurons_page_data_is_the_runs_statistics_and_ablation(tmp_path_factory)
     from knowloc.data import load_source
     from knowloc.explore import build
     from knowloc.explore.target import open_target
+    from knowloc.neurons import artefacts
 
     run = real_neuron_run(tmp_path_factory.getbasetemp())
     data = build(open_target(run))
     assert [s["type"] for s in data["sections"]] == ["overview", "metrics", "neurons", "snapshots", "files"]
     sec = section(data, "neurons")
     layer = sec["layers"]["act3"]
-    z = np.load(run / "neurons" / "act3_stats.npz")
-    a = np.load(run / "ablation" / "act3_matrix.npz")
+    z = artefacts.read_stats(run, "act3")
+    a = artefacts.read_matrix(run, "act3")
     assert (layer["units"], layer["classes"]) == z["mean_act"].shape == (120, 10)
     for k in ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score"):
         got = np.array(layer["stats"][k], dtype=float)
@@ -246,7 +247,7 @@ def test_neurons_page_data_is_the_runs_statistics_and_ablation(tmp_path_factory)
     np.testing.assert_allclose(np.array(layer["ablation"]["drop"], dtype=float), a["drop"], rtol=1e-3, atol=1e-6)
     # drop = accuracy before - after, for every unit and class
     np.testing.assert_allclose(a["drop"], a["acc_before"][None] - a["acc_after"], atol=1e-12)
-    ko = json.loads((run / "ablation" / "knockout.json").read_text())
+    ko = artefacts.read_knockout(run)
     assert layer["knockout"]["units"] == ko["units"] and layer["knockout"]["target_class"] == 9
     # one sprite tile per unit x class; top examples: every recorded index, from the real data set
     assert {k: (v["rows"], v["cols"], v["h"], v["w"]) for k, v in layer["images"].items()} == {

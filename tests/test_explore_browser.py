@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knowloc.localization import artefacts
+from knowloc.localization import artefacts as localization_artefacts
+from knowloc.neurons import artefacts
 from test_explore import copy_run, real_alignment_run, real_localization_run, real_neuron_run, real_sweep
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
@@ -181,10 +182,13 @@ def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(pag
     resp = page.goto(server.url + "?run=../..")
     assert resp.status == 403 and "outside the served folder" in page.inner_text("#error-message")
     # /file serves viewable files inside the served folder only
-    resp = page.goto(server.url + "file?path=neurons/neurons/act3_grad_images.png")
+    def served(art):  # the path of the run's file inside the served folder
+        return art.at(root / "neurons", layer="act3").relative_to(root).as_posix()
+
+    resp = page.goto(server.url + "file?path=" + served(artefacts.GRAD_IMAGES))
     assert resp.status == 200 and resp.headers["content-type"] == "image/png"
-    assert resp.body() == (root / "neurons" / "neurons" / "act3_grad_images.png").read_bytes()
-    for bad in ("../../../etc/passwd", "neurons/checkpoints/last.ckpt", "neurons/neurons/act3_stats.npz"):
+    assert resp.body() == artefacts.GRAD_IMAGES.at(root / "neurons", layer="act3").read_bytes()
+    for bad in ("../../../etc/passwd", "neurons/checkpoints/last.ckpt", served(artefacts.STATS)):
         resp = page.goto(server.url + "file?path=" + bad)
         assert resp.status == 404 and "no such file inside the served folder" in page.inner_text("#error-message")
     # a run whose record breaks while served: error page; repaired: the report again
@@ -199,7 +203,7 @@ def test_damaged_run_folder_gives_an_error_page_and_the_server_keeps_serving(pag
     page.wait_for_selector("#run-status")
     # a damaged family file breaks only its own page
     broken = copy_run(root / "neurons", root / "broken-neurons")
-    stats = broken / "neurons" / "act3_stats.npz"
+    stats = artefacts.STATS.at(broken, layer="act3")
     stats.write_bytes(stats.read_bytes()[:1000])
     resp = page.goto(server.url + "?run=broken-neurons#neurons")
     assert resp.status == 200
@@ -240,8 +244,8 @@ def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
 
     root, server = served_root
     run = root / "neurons"
-    z = np.load(run / "neurons" / "act3_stats.npz")
-    abl = np.load(run / "ablation" / "act3_matrix.npz")
+    z = artefacts.read_stats(run, "act3")
+    abl = artefacts.read_matrix(run, "act3")
     images = load_source("mnist_embedded").images.numpy()
     page.goto(server.url + "?run=neurons#neurons")
     page.wait_for_selector("#unit-panel[data-unit='0']")
@@ -285,7 +289,7 @@ def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
         first = canvas_rgb(page, f"#top-examples [data-kind='grad'] canvas[data-index='{shown[0]}']")
         assert np.array_equal(first[..., 0], images[shown[0], 0].astype(float))
     # the anomaly ranking: its first row opens that unit with that class's top examples
-    with open(run / "neurons" / "act3_anomalies.csv") as f:
+    with open(artefacts.ANOMALIES.at(run, layer="act3")) as f:
         first = next(csv.DictReader(f))
     page.locator("#anomaly-table tbody tr").first.click()
     page.wait_for_selector(f"#unit-panel[data-unit='{first['unit']}']")
@@ -297,7 +301,7 @@ def test_choosing_a_unit_shows_that_units_numbers_and_images(page, served_root):
     page.locator(".heatmap").first.click(position={"x": (u + 0.5) * w, "y": 5})
     page.wait_for_selector(f"#unit-panel[data-unit='{u}']")
     # knockout: the panel says whether the unit is in the class-0 knockout set
-    ko = json.loads((run / "ablation" / "knockout.json").read_text())
+    ko = artefacts.read_knockout(run)
     outside = next(w for w in range(120) if w not in ko["units"])
     t = ko["target_class"]
     for unit, note in [(outside, f"Not in the knockout set for class {t}")] + [
@@ -362,7 +366,7 @@ def test_alignment_page_iia_vs_size_per_layer(page, served_root):
 
 def test_localization_scatter_hover_names_the_parameter(page, served_root):
     root, server = served_root
-    z = artefacts.read_arrays(root / "loc")
+    z = localization_artefacts.read_arrays(root / "loc")
     page.goto(server.url + "?run=loc#localization")
     page.select_option("#loc-tensor", "fc2.weight")
     r, d = z["fc2.weight/r"], z["fc2.weight/d"]
@@ -381,7 +385,7 @@ def test_localization_scatter_hover_names_the_parameter(page, served_root):
     assert abs(r[idx] - r[target]) < 0.01 and abs(d[idx] - d[target]) < 0.01
     assert f"r = {r[idx]:.4f}" in tip and f"d = {d[idx]:.4f}" in tip
     # statistics: the run's correlations row for this tensor
-    with open(artefacts.CORRELATIONS.at(root / "loc")) as f:
+    with open(localization_artefacts.CORRELATIONS.at(root / "loc")) as f:
         row = next(r for r in csv.DictReader(f) if r["param"] == "fc2.weight")
     assert f"{float(row['pearson']):.4f}" in page.inner_text("#loc-stats")
     # the pixel map: 28 x 28 pixels; clicking the pixel of the strongest correlation marks the 100 weights

@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from knowloc.neurons import artefacts
 from knowloc.neurons.ablation import (AblationEvaluator, ablate, ablation_matrix_direct, apply_ablation, class_accuracy,
                                       reference_for)
 from knowloc.neurons.knockout import knockout_search
@@ -161,11 +162,9 @@ def _load_net(run):
 
 def test_ablation_experiment_matches_a_direct_evaluation(run_job):
     """End to end: the run's matrix and knockout agree with hooks on the trained net itself."""
-    import json
     from pathlib import Path
 
     import numpy as np
-    import pandas as pd
 
     from knowloc.data import ImageDataModule
 
@@ -181,10 +180,10 @@ def test_ablation_experiment_matches_a_direct_evaluation(run_job):
     acc, _ = ablation_matrix_direct(net, "act3", x, y, 10)
     with torch.no_grad():
         before = class_accuracy(net(x).argmax(1)[None], y, 10)[0]
-    table = pd.read_csv(run / "ablation" / "act3_matrix.csv")
+    table = artefacts.read_table(artefacts.MATRIX_TABLE, run, "act3")
     drop = (before[None] - acc).numpy()
     np.testing.assert_allclose(table[[f"drop/{c}" for c in range(10)]].to_numpy(), drop, atol=1e-12)
-    ko = json.loads((run / "ablation" / "knockout.json").read_text())
+    ko = artefacts.read_knockout(run)
     with ablate(net, "act3", ko["units"]), torch.no_grad():
         after = class_accuracy(net(x).argmax(1)[None], y, 10)[0]
     np.testing.assert_allclose(ko["acc_after"], after.numpy(), atol=1e-12)
@@ -198,8 +197,11 @@ def test_ablation_experiment_matches_a_direct_evaluation(run_job):
     assert rec["metrics"]["ablation/knockout/size"] == len(ko["units"]) <= 3
     assert rec["metrics"]["ablation/class_acc_after/1"] == pytest.approx(float(after[1]))
     assert [c["size"] for c in ko["curve"]] == list(range(len(ko["units"]) + 1))
-    for f in ("act3_matrix.png", "act3_matrix.npz", "knockout_curve.png", "knockout_curve.csv"):
-        assert (run / "ablation" / f).is_file()
+    for art in artefacts.ABLATION_FILES:
+        assert art.exists(run, layer="act3"), art.name(layer="act3")
+    assert artefacts.layers(run) == ["act3"]
+    folder = artefacts.MATRIX.at(run, layer="act3").parent  # nothing undeclared beside them
+    assert sorted(p for p in folder.rglob("*") if p.is_file()) == artefacts.files(run)
 
 
 @pytest.mark.parametrize("arg,key", [("callbacks.ablation.method=erase", "callbacks.ablation.method"),
@@ -300,7 +302,7 @@ def test_mean_ablation_uses_the_whole_training_set_mean(run_job):
                    "callbacks.ablation.method=mean", "callbacks.ablation.target_class=null"])
     assert rec["status"] == "finished", rec["error"]
     run = Path(rec["config"]["paths"]["output_dir"])
-    z = np.load(run / "ablation" / "act3_matrix.npz")
+    z = artefacts.read_matrix(run, "act3")
     dm = ImageDataModule(first_n=600, seed=0)
     dm.setup()
     net = _load_net(run)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from knowloc.neurons import artefacts
 from knowloc.neurons.statistics import UnitClassStats, anomaly_ranking, anomaly_scores
 
 
@@ -176,15 +177,14 @@ def test_callback_statistics_have_their_closed_form(tmp_path):
     # fc1 gradient = act1 gradient where the unit fires, 0 elsewhere
     assert torch.equal((z.grad != 0), (h.grad != 0) & (z > 0))
     # written at fit end
-    files = {p.name for p in (tmp_path / "neurons").iterdir()}
     for name in ("act1", "fc1"):
-        assert {f"{name}_stats.npz", f"{name}_unit_class.csv", f"{name}_anomalies.csv", f"{name}_heatmaps.png",
-                f"{name}_anomalies.png"} <= files
-    with np.load(tmp_path / "neurons" / "act1_stats.npz") as z_:
-        np.testing.assert_array_equal(z_["mean_act"], cb.stats["act1"].summary()["mean_act"])
-    import pandas as pd
-
-    table = pd.read_csv(tmp_path / "neurons" / "act1_anomalies.csv")
+        for art in (artefacts.STATS, artefacts.UNIT_CLASS, artefacts.ANOMALIES, artefacts.HEATMAPS,
+                    artefacts.ANOMALY_FIGURE):
+            assert art.exists(tmp_path, layer=name), art.name(layer=name)
+    assert artefacts.layers(tmp_path) == ["act1", "fc1"]
+    z_ = artefacts.read_stats(tmp_path, "act1")
+    np.testing.assert_array_equal(z_["mean_act"], cb.stats["act1"].summary()["mean_act"])
+    table = artefacts.read_table(artefacts.ANOMALIES, tmp_path, "act1")
     assert (table["top_images"] == table["top_specific_images"]).all()
 
 
@@ -217,17 +217,19 @@ def test_neuron_stats_experiment(run_job):
     from pathlib import Path
 
     run = Path(rec["config"]["paths"]["output_dir"])
-    with np.load(run / "neurons" / "act2_stats.npz") as z:
-        # conv layer: one unit per channel
-        assert z["mean_act"].shape == (16, 10) and z["topk_act_index"].shape == (16, 10, 8)
-        assert z["grad_image"].shape == z["act_image_rectified"].shape == (16, 10, 1, 28, 28)
-        for key in ("topk_act_index", "topk_grad_index"):  # data-set indices of images of the class
-            idx = z[key]
-            cls = np.broadcast_to(np.arange(10)[None, :, None], idx.shape)
-            assert (idx >= 0).mean() > 0.9 and (labels.numpy()[idx[idx >= 0]] == cls[idx >= 0]).all()
-    for f in ("act2_grad_images.png", "act2_act_images_rectified.png", "act2_heatmaps.png", "act2_anomalies.png",
-              "act2_anomalies.csv", "act2_unit_class.csv"):
-        assert (run / "neurons" / f).is_file()
+    z = artefacts.read_stats(run, "act2")
+    # conv layer: one unit per channel
+    assert z["mean_act"].shape == (16, 10) and z["topk_act_index"].shape == (16, 10, 8)
+    assert z["grad_image"].shape == z["act_image_rectified"].shape == (16, 10, 1, 28, 28)
+    for key in ("topk_act_index", "topk_grad_index"):  # data-set indices of images of the class
+        idx = z[key]
+        cls = np.broadcast_to(np.arange(10)[None, :, None], idx.shape)
+        assert (idx >= 0).mean() > 0.9 and (labels.numpy()[idx[idx >= 0]] == cls[idx >= 0]).all()
+    for art in artefacts.STATS_FILES:  # every file, images included
+        assert art.exists(run, layer="act2"), art.name(layer="act2")
+    assert not any(art.matches(run) for art in artefacts.ABLATION_FILES)
+    folder = artefacts.STATS.at(run, layer="act2").parent  # nothing undeclared beside them
+    assert sorted(p for p in folder.rglob("*") if p.is_file()) == artefacts.files(run)
 
 
 def test_bad_neuron_stats_config_is_one_line(knowloc_cli, run_job):

@@ -172,13 +172,16 @@ def test_table_and_figure_of_one_name_get_distinct_wandb_keys(tmp_path):
     import matplotlib.pyplot as plt
 
     from knowloc import artifacts
+    from knowloc.neurons import artefacts
     from knowloc.tracking import finish_wandb, wandb_logger
     from wandb_records import records
 
     trainer = L.Trainer(logger=wandb_logger(str(tmp_path)), default_root_dir=str(tmp_path),
                         enable_progress_bar=False, enable_model_summary=False)
-    artifacts.save_table(trainer, "neurons/act3_anomalies", pd.DataFrame({"unit": [1, 2], "score": [0.5, 0.25]}))
-    artifacts.save_figure(trainer, "neurons/act3_anomalies", plt.figure())
+    name = artefacts.key(artefacts.ANOMALIES, "act3")  # a table and a figure of one name, as NeuronStats writes
+    assert name == artefacts.key(artefacts.ANOMALY_FIGURE, "act3")
+    artifacts.save_table(trainer, name, pd.DataFrame({"unit": [1, 2], "score": [0.5, 0.25]}))
+    artifacts.save_figure(trainer, name, plt.figure())
     folder = finish_wandb()
     (wb_file,) = Path(folder).glob("run-*.wandb")
     kinds: dict = {}
@@ -193,10 +196,9 @@ def test_table_and_figure_of_one_name_get_distinct_wandb_keys(tmp_path):
                 path = list(item.nested_key) or [item.key]
                 if path[-1] == "_type":
                     kinds[path[0]] = json.loads(item.value_json)
-    assert kinds["neurons/act3_anomalies_table"] == "table-file"
-    assert kinds["neurons/act3_anomalies"] == "image-file"
-    assert (tmp_path / "neurons" / "act3_anomalies.csv").is_file()
-    assert (tmp_path / "neurons" / "act3_anomalies.png").is_file()
+    assert kinds[artifacts.table_key(name)] == "table-file"
+    assert kinds[name] == "image-file"
+    assert artefacts.ANOMALIES.exists(tmp_path, layer="act3") and artefacts.ANOMALY_FIGURE.exists(tmp_path, layer="act3")
 
 
 def test_wandb_config_holds_choices_and_overrides_and_tags(run_job, tmp_path):

@@ -13,8 +13,6 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from knowloc.errors import ConfigValueError
-
-
 from knowloc.rules import (fraction, int_at_least, is_int as _int, is_number as _num,  # noqa: F401
                            one_of, optional, positive_number)
 
@@ -54,21 +52,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.pad": int_at_least(0),
     "model.optimizer.lr": positive_number(),
     "model.net.init": one_of("he", "xavier", "default"),
-    # neuron statistics and ablation (callbacks.neuron_stats, callbacks.ablation)
-    "callbacks.neuron_stats.layers": ((lambda v: isinstance(v, (list, str)) and len(v) > 0),
-                                      "a layer name or a non-empty list of layer names, e.g. [act1, act3]"),
-    "callbacks.neuron_stats.topk": int_at_least(1),
-    "callbacks.neuron_stats.n_anomalies": int_at_least(0),
-    "callbacks.neuron_stats.anomaly_score": one_of("centred", "unit_max"),
-    "callbacks.neuron_stats.top_images": one_of("specific", "gradient"),
-    "callbacks.ablation.method": one_of("zero", "mean", "resample"),
-    "callbacks.ablation.split": one_of("test", "val"),
-    "callbacks.ablation.target_class": optional(int_at_least(0)),
-    "callbacks.ablation.target_acc": fraction(),
-    "callbacks.ablation.max_other_drop": fraction(),
-    "callbacks.ablation.beam_width": int_at_least(1),
-    "callbacks.ablation.max_size": int_at_least(1),
-    "callbacks.ablation.reference_size": optional(int_at_least(1)),
     # snapshots and freezing (callbacks.weight_snapshots, callbacks.freeze_layers)
     "callbacks.weight_snapshots.every_n_epochs": optional(int_at_least(1)),
     "callbacks.weight_snapshots.every_n_steps": optional(int_at_least(1)),

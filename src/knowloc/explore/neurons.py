@@ -2,15 +2,11 @@
 training examples and what ablating it does.
 
 Reads what :class:`~knowloc.callbacks.NeuronStats` and :class:`~knowloc.callbacks.AblationAnalysis`
-write (see :mod:`knowloc.neurons`)::
-
-    neurons/<layer>_stats.npz     mean_act, mean_grad, mean_abs_grad, fire_rate, anomaly_score [unit, class],
-                                  counts [class], steps, topk_{grad,act}_{index,value} [unit, class, k],
-                                  {grad,act}_image[_rectified] [unit, class, *image] (when images=true)
-    neurons/<layer>_anomalies.csv the anomaly ranking (unit, class, score, ...)
-    ablation/<layer>_matrix.npz   acc_before [class], acc_after and drop [unit, class] (drop = before - after),
-                                  counts, method, split
-    ablation/knockout.json        the knockout set for one class (layer, units, met, message, ...)
+write, where :mod:`knowloc.neurons.artefacts` declares it: the statistics (``STATS``: mean_act,
+mean_grad, mean_abs_grad, fire_rate, anomaly_score [unit, class], counts, steps, top-k indices and
+values, weighted images), the anomaly ranking (``ANOMALIES``), the ablation matrix (``MATRIX``:
+acc_before, acc_after, drop = before - after, counts, method, split) and the knockout set
+(``KNOCKOUT``).
 
 The page shows a layer when either family wrote it. Images are embedded as one PNG per kind, a
 sprite of unit (row) x class (column) tiles: signed, red > 0 and blue < 0, each tile scaled by its own
@@ -26,19 +22,14 @@ import numpy as np
 
 from knowloc.explore.embed import nums, read_csv, read_json, read_npz, sprite
 from knowloc.explore.target import Run
+from knowloc.neurons import artefacts
 
-STATS = ("mean_act", "mean_grad", "mean_abs_grad", "fire_rate", "anomaly_score")
+STATS = artefacts.UNIT_CLASS_STATS
 IMAGES = ("grad_image", "act_image", "grad_image_rectified", "act_image_rectified")
 #: rectified images (two more per unit and class) only for layers up to this many units
 MAX_UNITS_RECTIFIED = 128
 #: tiles per row of the top-example sprite
 EXAMPLE_COLUMNS = 64
-
-
-def _layers(run_dir: Path) -> list[str]:
-    names = {p.name[: -len("_stats.npz")] for p in (run_dir / "neurons").glob("*_stats.npz")}
-    names |= {p.name[: -len("_matrix.npz")] for p in (run_dir / "ablation").glob("*_matrix.npz")}
-    return sorted(names)
 
 
 def _str(z, key, default=None):
@@ -96,25 +87,25 @@ def _example_images(run: Run, indices: set[int]) -> tuple[dict | None, str | Non
 
 
 def section(run: Run) -> dict | None:
-    layers = _layers(run.path)
+    layers = artefacts.layers(run.path)
     if not layers:
         return None
     examples: set[int] = set()
     out_layers = {}
     knockout = None
-    ko_path = run.path / "ablation" / "knockout.json"
+    ko_path = artefacts.KNOCKOUT.at(run.path)
     if ko_path.is_file():
         knockout = read_json(ko_path)
     for name in layers:
-        stats_path = run.path / "neurons" / f"{name}_stats.npz"
-        abl_path = run.path / "ablation" / f"{name}_matrix.npz"
+        stats_path = artefacts.STATS.at(run.path, layer=name)
+        abl_path = artefacts.MATRIX.at(run.path, layer=name)
         layer = _stats(stats_path, examples) if stats_path.is_file() else {}
         if abl_path.is_file():
             layer["ablation"] = _ablation(abl_path)
             U, C = np.asarray(layer["ablation"]["drop"], dtype=float).shape
             layer.setdefault("units", U)
             layer.setdefault("classes", C)
-        anomalies = run.path / "neurons" / f"{name}_anomalies.csv"
+        anomalies = artefacts.ANOMALIES.at(run.path, layer=name)
         if anomalies.is_file():
             header, rows = read_csv(anomalies)
             layer["anomalies"] = {"header": header, "rows": rows}

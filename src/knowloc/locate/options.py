@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from knowloc.neurons.options import ABLATIONS  # the ablation methods are the neurons family's
 from knowloc.rules import check, int_at_least as _int_at_least, is_int as _int, is_number as _num
 
 METHODS = ("tally", "fork", "gradient", "activation", "attribution", "ablation", "random")
 #: methods that predict the causal effect (ablation is the effect itself, random the floor)
 PREDICTORS = ("tally", "fork", "gradient", "activation", "attribution")
 ATTRIBUTIONS = ("conductance", "integrated_gradients")
-ABLATIONS = ("zero", "mean", "resample")
 OVERLAP_KS = (5, 10, 20)
 FORK_SCOPES = ("head", "all")
 

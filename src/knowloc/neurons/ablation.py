@@ -35,15 +35,14 @@ import torch
 from torch import nn
 
 from knowloc.errors import ConfigValueError
+from knowloc.neurons.options import ABLATIONS
 from knowloc.neurons.trace import Trace, split_sequential
 from knowloc.seeds import seed_stream
 
-METHODS = ("zero", "mean", "resample")
-
 
 def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ConfigValueError("method", method, METHODS)
+    if method not in ABLATIONS:
+        raise ConfigValueError("method", method, ABLATIONS)
 
 
 def apply_ablation(out: torch.Tensor, masks: torch.Tensor, method: str = "zero",
@@ -118,6 +117,29 @@ def reference_for(net: nn.Module, layer: str, method: str, reference_x: torch.Te
         return ref.mean(0), None
     g = seed_stream(seed, "ablation/resample")
     return None, ref[torch.randint(len(ref), (n_eval,), generator=g)]
+
+
+def collect(loader, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` of a loader's batches, concatenated (the first ``limit`` samples when given)."""
+    xs, ys, n = [], [], 0
+    for x, y in loader:
+        xs.append(x)
+        ys.append(y)
+        n += len(y)
+        if limit is not None and n >= limit:
+            break
+    x, y = torch.cat(xs), torch.cat(ys)
+    return (x[:limit], y[:limit]) if limit is not None else (x, y)
+
+
+def reference_inputs(dm, reference_size: int | None = None) -> torch.Tensor:
+    """Reference inputs of mean / resample ablation: the datamodule's whole training split
+    (data-set order) when ``reference_size`` is None, else the first ``reference_size`` samples
+    of its train loader."""
+    split = getattr(dm, "train_split", None)
+    if reference_size is None and split is not None and hasattr(split, "x"):
+        return split.x
+    return collect(dm.train_dataloader(), reference_size)[0]
 
 
 def class_accuracy(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -42,6 +42,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from knowloc.neurons.options import ANOMALY_SCORES, STATS_NODE
+
 STATE_KEYS = ("count", "sum_act", "sum_grad", "sum_abs_grad", "fire", "img_grad", "img_act", "img_grad_rect",
               "img_act_rect", "norm_grad", "norm_act", "norm_grad_rect", "norm_act_rect",
               "topk_grad_value", "topk_grad_index", "topk_act_value", "topk_act_index",
@@ -187,9 +189,6 @@ def specific_gradient(grad: torch.Tensor) -> torch.Tensor:
     return torch.where(m > 0, a / m.where(m > 0, torch.ones_like(m)), torch.zeros_like(a))
 
 
-ANOMALY_SCORES = ("centred", "unit_max")
-
-
 def anomaly_scores(mean_act: np.ndarray, mean_grad: np.ndarray, kind: str = "centred") -> np.ndarray:
     """``score[u, c] = |ĝ| · (1 + sign(mean_grad) · â) / 2``; 0 where a class has no sample.
 
@@ -200,7 +199,7 @@ def anomaly_scores(mean_act: np.ndarray, mean_grad: np.ndarray, kind: str = "cen
     if kind not in ANOMALY_SCORES:
         from knowloc.errors import ConfigValueError
 
-        raise ConfigValueError("callbacks.neuron_stats.anomaly_score", kind, ANOMALY_SCORES)
+        raise ConfigValueError(STATS_NODE + "anomaly_score", kind, ANOMALY_SCORES)
     g = np.asarray(mean_grad, dtype=np.float64)
     a = np.asarray(mean_act, dtype=np.float64)
     ok = np.isfinite(g) & np.isfinite(a)

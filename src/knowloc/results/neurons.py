@@ -9,9 +9,9 @@ the target class by one unit alone (``ablation/matrix/max_drop/<c>``); size: mea
 
 from __future__ import annotations
 
-import json
 import shutil
 
+from knowloc.neurons import artefacts
 from knowloc.records import config_value
 from knowloc.results.report import Context, finished, fmt, fmt_ci, header, md_table, metric
 from knowloc.results.steps import Step
@@ -39,7 +39,7 @@ def _preset(ctx: Context, step: Step) -> tuple[list[str], list[dict]]:
         if s.get("status") != "finished":
             continue
         c = int(config_value(s, "callbacks.ablation.target_class"))
-        ko = json.loads((folder / "ablation" / "knockout.json").read_text())
+        ko = artefacts.read_knockout(folder)
         rows.append({"preset": step.meta["preset"], "seed": int(s["seed"]), "test_acc": metric(s, "test/acc"),
                      "target_class": c, "target_acc_before": metric(s, f"ablation/acc_before/{c}"),
                      "target_acc_after": metric(s, f"ablation/class_acc_after/{c}"),
@@ -48,12 +48,12 @@ def _preset(ctx: Context, step: Step) -> tuple[list[str], list[dict]]:
                      "max_single_unit_drop": metric(s, f"ablation/matrix/max_drop/{c}"),
                      "units": " ".join(map(str, ko.get("units", [])))})
     df = pd.DataFrame(rows)
-    first = min(runs, key=lambda r: int(r[1]["seed"]))[0]
+    first, first_record = min(runs, key=lambda r: int(r[1]["seed"]))
+    layer = config_value(first_record, "callbacks.ablation.layer")
     figs = []
-    for name in ("knockout_curve.png", "act3_matrix.png"):
-        src = first / "ablation" / name
+    for src in (artefacts.KNOCKOUT_FIGURE.at(first), artefacts.MATRIX_FIGURE.at(first, layer=layer)):
         if src.is_file():
-            dst = ctx.docs / f"{step.name}_seed{int(df.seed.min())}_{name}"
+            dst = ctx.docs / f"{step.name}_seed{int(df.seed.min())}_{src.name}"
             shutil.copyfile(src, dst)
             ctx.files.append(dst)
             figs.append(dst)
