@@ -58,3 +58,17 @@ def declared_artefacts() -> dict:
         if mod is not None and hasattr(mod, "ARTEFACTS"):
             out[family] = tuple(mod.ARTEFACTS)
     return out
+
+
+def lazy_exports(package: str, exports: dict[str, list[str]]):
+    """A package's ``__getattr__`` (PEP 562) that imports ``module -> [names]`` on first use: reading
+    a family's options (the preflight) does not import its engine, torch or Lightning.
+    ``from knowloc.alignment import AlignmentSearch`` and Hydra's ``_target_`` work as before."""
+    where = {name: module for module, names in exports.items() for name in names}
+
+    def __getattr__(name: str):
+        if name in where:
+            return getattr(importlib.import_module(where[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__, sorted(where)

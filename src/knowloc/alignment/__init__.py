@@ -14,8 +14,10 @@ readers), ``data`` (equality samples, interchange triples), ``network`` (train o
 ``baselines`` (best neurons, random rotation), ``report`` (tables, figure, results of a search).
 """
 
-from knowloc.alignment.data import EqualityDataModule, InterchangeDataModule
-from knowloc.alignment.network import equality_network
-from knowloc.alignment.search import AlignmentSearch
+from knowloc.families import lazy_exports
 
-__all__ = ["EqualityDataModule", "InterchangeDataModule", "equality_network", "AlignmentSearch"]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "knowloc.alignment.data": ["EqualityDataModule", "InterchangeDataModule"],
+    "knowloc.alignment.network": ["equality_network"],
+    "knowloc.alignment.search": ["AlignmentSearch"],
+})

@@ -1,7 +1,8 @@
 """The network the alignment search looks into: trained in the job, or loaded from a run.
 
-:func:`equality_network` is what ``experiment=alignment`` instantiates as ``model.network``:
-with ``checkpoint=null`` it trains the equality classifier (same recipe as
+:class:`NetworkStage` is the ``network`` stage of ``experiment=alignment`` (``stages:``, run by
+the task, :mod:`knowloc.stages`); its product is ``model.network``. It calls
+:func:`equality_network`: with ``checkpoint=null`` it trains the equality classifier (same recipe as
 ``experiment=equality``, deterministic from the seed); with ``checkpoint=PATH`` (a run folder of
 ``experiment=equality`` or a ``.ckpt`` inside one) it rebuilds the net from that run's recorded
 config and loads its weights. Either way the net is returned frozen and in eval mode, with

@@ -31,11 +31,11 @@ Options and files
   holds, their writers and readers, and the results in ``summary.json``.
 """
 
-from knowloc.neurons.ablation import AblationEvaluator, ablate, ablation_matrix_direct, apply_ablation
-from knowloc.neurons.knockout import knockout_search
-from knowloc.neurons.statistics import UnitClassStats, anomaly_ranking, anomaly_scores
-from knowloc.neurons.trace import Trace, get_layer, split_sequential, unit_grads, unit_values
+from knowloc.families import lazy_exports
 
-__all__ = ["AblationEvaluator", "ablate", "ablation_matrix_direct", "apply_ablation", "knockout_search",
-           "UnitClassStats", "anomaly_ranking", "anomaly_scores", "Trace", "get_layer", "split_sequential",
-           "unit_grads", "unit_values"]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "knowloc.neurons.ablation": ["AblationEvaluator", "ablate", "ablation_matrix_direct", "apply_ablation"],
+    "knowloc.neurons.knockout": ["knockout_search"],
+    "knowloc.neurons.statistics": ["UnitClassStats", "anomaly_ranking", "anomaly_scores"],
+    "knowloc.neurons.trace": ["Trace", "get_layer", "split_sequential", "unit_grads", "unit_values"],
+})
