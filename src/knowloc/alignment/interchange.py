@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from knowloc.alignment.cayley import cayley_rotation
 from knowloc.seeds import seed_stream
 
 VARIABLES = ("ab", "cd", "both")
@@ -117,6 +118,46 @@ def intervene_gated(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: 
     return out
 
 
+class _OrthogonalInterchange(torch.autograd.Function):
+    """:func:`intervene_gated` for orthogonal R (R^{-1} = R^T), differentiated in R in closed form.
+
+    Each term is ``t = G (delta P)`` with P = R^T diag(m) R (G: the gates, folded into m when there
+    is one per rotation). For dL/dt = T, dL/dP = delta^T (G T) and, as dP = dR^T D R + R^T D dR,
+
+        dL/dR = D R (dL/dP + dL/dP^T)        (D = diag(m), summed over the a=b and c=d terms)
+    """
+
+    @staticmethod
+    def forward(ctx, R, h, m_ab, m_cd, g_ab, g_cd, use_cd):
+        ctx.use_cd = use_cd
+        ctx.save_for_backward(R, h, m_ab, m_cd, g_ab, g_cd)
+        return intervene_gated(h, R, R.transpose(-1, -2), m_ab, m_cd, g_ab, g_cd, use_cd)
+
+    @staticmethod
+    def backward(ctx, T):
+        R, h, m_ab, m_cd, g_ab, g_cd = ctx.saved_tensors
+        hb = h[0]
+
+        def grad(delta, m, g):
+            if g.shape[-1] == 1:
+                gp, m = delta.mT @ T, m * g
+            else:
+                gp = delta.mT @ (g[..., None] * T)
+            return m[..., None] * (R @ (gp + gp.mT))
+
+        out = grad(h[1] - hb, m_ab, g_ab)
+        if ctx.use_cd:
+            out = out + grad(h[2] - hb, m_cd, g_cd)
+        return out, None, None, None, None, None, None
+
+
+def intervene_orthogonal(h: torch.Tensor, R: torch.Tensor, m_ab: torch.Tensor, m_cd: torch.Tensor, g_ab: torch.Tensor,
+                         g_cd: torch.Tensor, use_cd: bool = True) -> torch.Tensor:
+    """:func:`intervene_gated` with ``back = R^T`` (R orthogonal), the same values, with the closed-form
+    gradient in R of :class:`_OrthogonalInterchange` (h, masks and gates take no gradient)."""
+    return _OrthogonalInterchange.apply(R, h, m_ab, m_cd, g_ab, g_cd, use_cd)
+
+
 def counterfactual(ab: torch.Tensor, cd: torch.Tensor, g_ab: torch.Tensor, g_cd: torch.Tensor) -> torch.Tensor:
     """``y*`` for triples (ab, cd: (n, 3) bool of base, source_ab, source_cd) and gates
     broadcastable to (M, n); returns (M, n) int64 labels."""
@@ -178,10 +219,16 @@ class Rotations(nn.Module):
         if start is None:
             start = random_orthogonal(n, dim, generator or seed_stream(0, "alignment/default_start"))
         self.basis = _Weight(start.clone())
+        self.cayley = kind == "orthogonal" and orthogonal_map == "cayley"
         if kind == "orthogonal":
             nn.utils.parametrizations.orthogonal(self.basis, orthogonal_map=orthogonal_map)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(R, R^{-1})."""
+        """(R, R^{-1}). The Cayley map reads the parametrization's own free parameter and base and
+        computes R with the same operations, differentiated in closed form (:mod:`knowloc.alignment.cayley`)."""
+        if self.cayley:
+            p = self.basis.parametrizations.weight
+            R = cayley_rotation(p.original, p[0].base)
+            return R, R.transpose(-1, -2)
         R = self.basis.weight
         return R, (R.transpose(-1, -2) if self.kind == "orthogonal" else torch.linalg.inv(R))
