@@ -45,3 +45,26 @@ def test_orthogonal_interchange_gradient_equals_autograds():
             (got * T).sum().backward()
             assert torch.equal(got, want)
             assert (R.grad - grad_autograd).abs().max() < 1e-10 and grad_autograd.abs().max() > 1.0
+
+
+def test_relu_tail_loss_and_gradient_equal_autograds():
+    """The frozen tail after layer 3 of the hand-built net (fc4, ReLU, fc5) and after layer 1 (two ReLUs)."""
+    import torch.nn.functional as F
+
+    from alignment_handmade import handmade_network
+    from knowloc.alignment.interchange import forward_from, random_orthogonal
+    from knowloc.alignment.tail import relu_tail, tail_loss
+
+    g = torch.Generator().manual_seed(6)
+    net = handmade_network(random_orthogonal(1, 16, g)[0], K=1.0, S=1.0).double()
+    for layer in (3, 1):
+        h = (torch.randn(4, 64, 16, generator=g, dtype=torch.float64) + 1).requires_grad_()
+        y = torch.randint(0, 2, (4, 64), generator=g)
+        want = F.cross_entropy(forward_from(net, layer, h).flatten(0, 1), y.flatten()) * 4
+        (3.0 * want).backward()
+        grad_autograd, h.grad = h.grad.clone(), None
+        got, logits = tail_loss(h, y, relu_tail(net, layer))
+        (3.0 * got).backward()
+        assert torch.equal(got, want) and torch.equal(logits, forward_from(net, layer, h))
+        assert (h.grad - grad_autograd).abs().max() < 1e-10 and grad_autograd.abs().max() > 1e-3
+    assert relu_tail(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid(), torch.nn.Linear(2, 2)), 0) is None

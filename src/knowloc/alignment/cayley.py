@@ -29,13 +29,13 @@ class _Cayley(torch.autograd.Function):
         A = L - L.mT
         Q = torch.linalg.solve(torch.add(eye, A, alpha=-0.5), torch.add(eye, A, alpha=0.5))
         R = base @ Q
-        ctx.save_for_backward(Q, base)
+        ctx.save_for_backward(Q, base, eye)
         return R
 
     @staticmethod
     def backward(ctx, G: torch.Tensor):
-        Q, base = ctx.saved_tensors
-        Mt = Q.mT.add(torch.eye(Q.shape[-1], dtype=Q.dtype, device=Q.device)).mul_(0.5)  # M^T = (Q^T + I)/2
+        Q, base, eye = ctx.saved_tensors
+        Mt = Q.mT.add(eye).mul_(0.5)  # M^T = (Q^T + I)/2
         GA = (Mt @ base.mT) @ G @ Mt
         return (GA - GA.mT).tril(), None
 
