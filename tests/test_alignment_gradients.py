@@ -68,3 +68,34 @@ def test_relu_tail_loss_and_gradient_equal_autograds():
         assert torch.equal(got, want) and torch.equal(logits, forward_from(net, layer, h))
         assert (h.grad - grad_autograd).abs().max() < 1e-10 and grad_autograd.abs().max() > 1e-3
     assert relu_tail(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid(), torch.nn.Linear(2, 2)), 0) is None
+
+
+def test_training_step_gradient_equals_autograds_in_float64(monkeypatch):
+    """The whole step (input and hidden layers, a=b, c=d and joint rotations, two restarts): the
+    hand-derived gradients against autograd through torch's own parametrization and operations."""
+    from alignment_handmade import handmade_network
+    from knowloc.alignment import AlignmentSearch, InterchangeDataModule, search
+    from knowloc.alignment.interchange import intervene_gated, random_orthogonal
+
+    net = handmade_network(random_orthogonal(1, 16, torch.Generator().manual_seed(5))[0], K=1.0, S=1.0).double()
+    dm = InterchangeDataModule(vocab_size=200, n_train=300, n_test=50, seed=0)
+    dm.setup()
+    tr = dm.train_split
+    m = AlignmentSearch(net, layers=[0, 3], sizes=[1, 2], variables=["ab", "cd", "both"], baselines=[], seed=0,
+                        restarts=2, init="random").double()
+    m.log = m.log_dict = lambda *a, **k: None
+    with torch.no_grad():  # away from the start, so that every term counts
+        for p in m.rot.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(7), dtype=p.dtype))
+    batch = (tr.x[:256].double(), tr.ab[:256], tr.cd[:256])
+    m.training_step(batch, 0).backward()
+    ours = [p.grad.clone() for p in m.rot.parameters()]
+    m.zero_grad()
+    for rot in m.rot.values():
+        rot.cayley = False  # torch's parametrization, differentiated by autograd
+    m._tails = dict.fromkeys(m._tails)  # the tail through forward_from and cross_entropy
+    monkeypatch.setattr(search, "intervene_orthogonal",
+                        lambda h, R, *a: intervene_gated(h, R, R.transpose(-1, -2), *a))
+    m.training_step(batch, 0).backward()
+    for mine, theirs in zip(ours, (p.grad for p in m.rot.parameters())):
+        assert (mine - theirs).abs().max() < 1e-10 and theirs.abs().max() > 1e-3

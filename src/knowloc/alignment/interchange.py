@@ -106,16 +106,17 @@ def intervene_gated(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: 
     :func:`intervene` with masks ``m * g``, in fewer and cheaper operations (the projectors are
     d x d, built once per step). ``use_cd=False`` skips the c=d term (no rotation gates it on)."""
     hb = h[0]
-
-    def term(delta, m, g):
-        if g.shape[-1] == 1:  # one gate per rotation: scale the (d, d) projector, not the (n, d) pairs
-            return delta @ projector(R, back, m * g)
-        return g[..., None] * (delta @ projector(R, back, m))
-
-    out = hb + term(h[1] - hb, m_ab, g_ab)
+    out = hb + _gated_term(h[1] - hb, R, back, m_ab, g_ab)
     if use_cd:
-        out = out + term(h[2] - hb, m_cd, g_cd)
+        out = out + _gated_term(h[2] - hb, R, back, m_cd, g_cd)
     return out
+
+
+def _gated_term(delta: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m: torch.Tensor, g: torch.Tensor):
+    """g * (delta P) with P = ``projector(R, back, m)`` (one term of :func:`intervene_gated`)."""
+    if g.shape[-1] == 1:  # one gate per rotation: scale the (d, d) projector, not the (n, d) pairs
+        return delta @ projector(R, back, m * g)
+    return g[..., None] * (delta @ projector(R, back, m))
 
 
 class _OrthogonalInterchange(torch.autograd.Function):
@@ -129,14 +130,18 @@ class _OrthogonalInterchange(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, R, h, m_ab, m_cd, g_ab, g_cd, use_cd):
-        ctx.use_cd = use_cd
-        ctx.save_for_backward(R, h, m_ab, m_cd, g_ab, g_cd)
-        return intervene_gated(h, R, R.transpose(-1, -2), m_ab, m_cd, g_ab, g_cd, use_cd)
+        # the operations of intervene_gated, keeping the differences to the base for the backward pass
+        hb, back = h[0], R.transpose(-1, -2)
+        deltas = (h[1] - hb, h[2] - hb) if use_cd else (h[1] - hb,)
+        out = hb + _gated_term(deltas[0], R, back, m_ab, g_ab)
+        if use_cd:
+            out = out + _gated_term(deltas[1], R, back, m_cd, g_cd)
+        ctx.save_for_backward(R, m_ab, m_cd, g_ab, g_cd, *deltas)
+        return out
 
     @staticmethod
     def backward(ctx, T):
-        R, h, m_ab, m_cd, g_ab, g_cd = ctx.saved_tensors
-        hb = h[0]
+        R, m_ab, m_cd, g_ab, g_cd, *deltas = ctx.saved_tensors
 
         def grad(delta, m, g):
             if g.shape[-1] == 1:
@@ -145,9 +150,9 @@ class _OrthogonalInterchange(torch.autograd.Function):
                 gp = delta.mT @ (g[..., None] * T)
             return m[..., None] * (R @ (gp + gp.mT))
 
-        out = grad(h[1] - hb, m_ab, g_ab)
-        if ctx.use_cd:
-            out = out + grad(h[2] - hb, m_cd, g_cd)
+        out = grad(deltas[0], m_ab, g_ab)
+        if len(deltas) > 1:
+            out = out + grad(deltas[1], m_cd, g_cd)
         return out, None, None, None, None, None, None
 
 
