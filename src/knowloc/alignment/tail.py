@@ -39,9 +39,11 @@ class _TailLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, y, modules):
         saved, x = [], h
-        for m in modules:
-            x = m(x)
-            if isinstance(m, nn.ReLU):
+        for m in modules:  # the modules' own functions, without the module call overhead
+            if isinstance(m, nn.Linear):
+                x = F.linear(x, m.weight, m.bias)
+            elif isinstance(m, nn.ReLU):
+                x = torch.relu(x)
                 saved.append(x)
         loss = F.cross_entropy(x.flatten(0, 1), y.flatten()) * y.shape[0]
         ctx.modules = modules
