@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from knowloc.alignment.cayley import cayley_rotation
 from knowloc.alignment.options import KINDS
 from knowloc.seeds import seed_stream
 
@@ -105,16 +106,61 @@ def intervene_gated(h: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m_ab: 
     :func:`intervene` with masks ``m * g``, in fewer and cheaper operations (the projectors are
     d x d, built once per step). ``use_cd=False`` skips the c=d term (no rotation gates it on)."""
     hb = h[0]
-
-    def term(delta, m, g):
-        if g.shape[-1] == 1:  # one gate per rotation: scale the (d, d) projector, not the (n, d) pairs
-            return delta @ projector(R, back, m * g)
-        return g[..., None] * (delta @ projector(R, back, m))
-
-    out = hb + term(h[1] - hb, m_ab, g_ab)
+    out = hb + _gated_term(h[1] - hb, R, back, m_ab, g_ab)
     if use_cd:
-        out = out + term(h[2] - hb, m_cd, g_cd)
+        out = out + _gated_term(h[2] - hb, R, back, m_cd, g_cd)
     return out
+
+
+def _gated_term(delta: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m: torch.Tensor, g: torch.Tensor):
+    """g * (delta P) with P = ``projector(R, back, m)`` (one term of :func:`intervene_gated`)."""
+    if g.shape[-1] == 1:  # one gate per rotation: scale the (d, d) projector, not the (n, d) pairs
+        return delta @ projector(R, back, m * g)
+    return g[..., None] * (delta @ projector(R, back, m))
+
+
+class _OrthogonalInterchange(torch.autograd.Function):
+    """:func:`intervene_gated` for orthogonal R (R^{-1} = R^T), differentiated in R in closed form.
+
+    Each term is ``t = G (delta P)`` with P = R^T diag(m) R (G: the gates, folded into m when there
+    is one per rotation). For dL/dt = T, dL/dP = delta^T (G T) and, as dP = dR^T D R + R^T D dR,
+
+        dL/dR = D R (dL/dP + dL/dP^T)        (D = diag(m), summed over the a=b and c=d terms)
+    """
+
+    @staticmethod
+    def forward(ctx, R, h, m_ab, m_cd, g_ab, g_cd, use_cd):
+        # the operations of intervene_gated, keeping the differences to the base for the backward pass
+        hb, back = h[0], R.transpose(-1, -2)
+        deltas = (h[1] - hb, h[2] - hb) if use_cd else (h[1] - hb,)
+        out = hb + _gated_term(deltas[0], R, back, m_ab, g_ab)
+        if use_cd:
+            out = out + _gated_term(deltas[1], R, back, m_cd, g_cd)
+        ctx.save_for_backward(R, m_ab, m_cd, g_ab, g_cd, *deltas)
+        return out
+
+    @staticmethod
+    def backward(ctx, T):
+        R, m_ab, m_cd, g_ab, g_cd, *deltas = ctx.saved_tensors
+
+        def grad(delta, m, g):
+            if g.shape[-1] == 1:
+                gp, m = delta.mT @ T, m * g
+            else:
+                gp = delta.mT @ (g[..., None] * T)
+            return m[..., None] * (R @ (gp + gp.mT))
+
+        out = grad(deltas[0], m_ab, g_ab)
+        if len(deltas) > 1:
+            out = out + grad(deltas[1], m_cd, g_cd)
+        return out, None, None, None, None, None, None
+
+
+def intervene_orthogonal(h: torch.Tensor, R: torch.Tensor, m_ab: torch.Tensor, m_cd: torch.Tensor, g_ab: torch.Tensor,
+                         g_cd: torch.Tensor, use_cd: bool = True) -> torch.Tensor:
+    """:func:`intervene_gated` with ``back = R^T`` (R orthogonal), the same values, with the closed-form
+    gradient in R of :class:`_OrthogonalInterchange` (h, masks and gates take no gradient)."""
+    return _OrthogonalInterchange.apply(R, h, m_ab, m_cd, g_ab, g_cd, use_cd)
 
 
 def counterfactual(ab: torch.Tensor, cd: torch.Tensor, g_ab: torch.Tensor, g_cd: torch.Tensor) -> torch.Tensor:
@@ -178,10 +224,16 @@ class Rotations(nn.Module):
         if start is None:
             start = random_orthogonal(n, dim, generator or seed_stream(0, "alignment/default_start"))
         self.basis = _Weight(start.clone())
+        self.cayley = kind == "orthogonal" and orthogonal_map == "cayley"
         if kind == "orthogonal":
             nn.utils.parametrizations.orthogonal(self.basis, orthogonal_map=orthogonal_map)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(R, R^{-1})."""
+        """(R, R^{-1}). The Cayley map reads the parametrization's own free parameter and base and
+        computes R with the same operations, differentiated in closed form (:mod:`knowloc.alignment.cayley`)."""
+        if self.cayley:
+            p = self.basis.parametrizations.weight
+            R = cayley_rotation(p.original, p[0].base)
+            return R, R.transpose(-1, -2)
         R = self.basis.weight
         return R, (R.transpose(-1, -2) if self.kind == "orthogonal" else torch.linalg.inv(R))

@@ -30,9 +30,10 @@ from torch import nn
 from knowloc.alignment import baselines
 from knowloc.alignment.options import BASELINES, KINDS, RANDOM_FROM, SEARCH, SEARCH_RULES, VARIABLES
 from knowloc.alignment.starts import data_starts
+from knowloc.alignment.tail import relu_tail, tail_loss
 from knowloc.alignment.interchange import (GATES, Rotations, base_label, counterfactual,
                                            forward_from, hidden_states, intervene, intervene_gated,
-                                           random_orthogonal,
+                                           intervene_orthogonal, random_orthogonal,
                                            subspace_masks)
 from knowloc.errors import ConfigValueError
 from knowloc.rules import check
@@ -84,6 +85,8 @@ class AlignmentSearch(L.LightningModule):
         self.info = dict(getattr(network, "alignment_info", {}))
         self._train_h: dict[int, torch.Tensor] | None = None
         self._uses_cd, self._joint = {}, {}
+        # frozen Linear/ReLU tails after each layer: the loss with its hand-derived gradient (alignment.tail)
+        self._tails = {layer: relu_tail(network, layer) for layer in self.layers}
         for layer in self.layers:
             cf = self.configs[layer] * self.restarts
             # per rotation: the fixed gates of a=b / c=d rotations and which ones are joint (buffers, so
@@ -131,10 +134,15 @@ class AlignmentSearch(L.LightningModule):
         x = train.x.to(self.device).transpose(0, 1)
         # kept as (N, 3, d): a batch is one index_select along the first dimension
         self._train_h = {k: h.transpose(0, 1).contiguous() for k, h in hidden_states(self.net, x, self.layers).items()}
+        # and, for layers without joint rotations (fixed gates), the counterfactual labels y* (M, N)
+        ab, cd = train.ab.to(self.device), train.cd.to(self.device)
+        self._train_y = {layer: counterfactual(ab, cd, *self._gates(layer, len(ab))) for layer in self.layers
+                         if not self._joint[layer]}
 
     def on_fit_start(self) -> None:
         if getattr(self, "_train_h", None) is not None:  # the module has moved to its device by now
             self._train_h = {k: v.to(self.device) for k, v in self._train_h.items()}
+            self._train_y = {k: v.to(self.device) for k, v in self._train_y.items()}
 
     @torch.no_grad()
     def start_from_data(self, train) -> None:
@@ -174,23 +182,31 @@ class AlignmentSearch(L.LightningModule):
     def training_step(self, batch, batch_idx):
         x, ab, cd, *index = batch
         cache = getattr(self, "_train_h", None)
-        if index and cache is not None:
+        cached = bool(index) and cache is not None
+        if cached:
             hs = {layer: cache[layer].index_select(0, index[0]).transpose(0, 1) for layer in self.layers}
         else:
             with torch.no_grad():
                 hs = hidden_states(self.net, x.transpose(0, 1), self.layers)
-        total, hits, count = 0.0, 0.0, 0
+        total, hits, count = None, None, 0
         for layer in self.layers:
             g_ab, g_cd = self._gates(layer, len(ab))
-            y = counterfactual(ab, cd, g_ab, g_cd)
+            labels = self._train_y.get(layer) if cached else None
+            y = labels.index_select(1, index[0]) if labels is not None else counterfactual(ab, cd, g_ab, g_cd)
             m_ab, m_cd = getattr(self, f"m_ab_{layer}"), getattr(self, f"m_cd_{layer}")
             use_cd = self._uses_cd[layer]
             for kind in self.kinds:
                 R, back = self.rot[f"{kind}_{layer}"]()
-                logits = forward_from(self.net, layer, intervene_gated(hs[layer], R, back, m_ab, m_cd, g_ab, g_cd,
-                                                                       use_cd))
-                total = total + F.cross_entropy(logits.flatten(0, 1), y.flatten()) * y.shape[0]
-                hits = hits + (logits.detach().argmax(-1) == y).sum()
+                # orthogonal: the same h' with the closed-form gradient in R (interchange.intervene_orthogonal)
+                h = (intervene_orthogonal(hs[layer], R, m_ab, m_cd, g_ab, g_cd, use_cd) if kind == "orthogonal"
+                     else intervene_gated(hs[layer], R, back, m_ab, m_cd, g_ab, g_cd, use_cd))
+                if self._tails[layer] is not None:
+                    ce, logits = tail_loss(h, y, self._tails[layer])
+                else:
+                    logits = forward_from(self.net, layer, h)
+                    ce = F.cross_entropy(logits.flatten(0, 1), y.flatten()) * y.shape[0]
+                hit = (logits.detach().argmax(-1) == y).sum()
+                total, hits = (ce, hit) if total is None else (total + ce, hits + hit)
                 count += y.numel()
         loss = total / max(1, sum(len(c) for c in self.configs.values()) * self.restarts * len(self.kinds))
         iia = hits / max(1, count)
