@@ -9,10 +9,11 @@ import lightning as L
 import torch
 
 from knowloc.errors import ConfigValueError
+from knowloc.snapshots import options
 from knowloc.snapshots.layers import select_layers
 
 log = logging.getLogger("knowloc")
-KEY = "callbacks.freeze_layers"
+KEY = options.PREFIX + options.FREEZE
 
 
 class FreezeLayers(L.Callback):
@@ -37,8 +38,7 @@ class FreezeLayers(L.Callback):
         def epoch_ok(e) -> bool:
             return isinstance(e, int) and not isinstance(e, bool) and e >= 0
 
-        if not epoch_ok(at_epoch):
-            raise ConfigValueError(f"{KEY}.at_epoch", at_epoch, "an integer >= 0")
+        options.check_freeze(at_epoch=at_epoch)
         if layers is None:
             layers = []
         if isinstance(layers, str):

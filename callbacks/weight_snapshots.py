@@ -1,18 +1,10 @@
 """``WeightSnapshots``: save chosen layers' weights at initialisation and every N epochs or M steps,
 with filter pictures and GIFs per conv layer and weight-change curves.
 
-Files (in the run folder; see :mod:`knowloc.snapshots`): ``snapshots/index.json`` and
-``snapshots/NNNN.safetensors`` (the store); per conv layer the views of
-:mod:`knowloc.snapshots.views` (``snapshots/filters/<layer>/NNNN.png``, ``.../from_init/NNNN.png``,
-``.../from_prev/NNNN.png``, ``snapshots/filters/<layer>[.from_init|.from_prev].gif``,
-``snapshots/filters/views.json``, ``snapshots/filters/moves.csv``); ``snapshots/changes.csv`` and
-``snapshots/changes.png``.
-W&B (when on): the weight pictures under ``snapshots/filters/<layer>`` (one per snapshot, at its step),
-the last change pictures under ``snapshots/filters/<layer>_from_init`` / ``_from_prev``, the GIFs
-(``snapshots/filters/<layer>_animation``, ``..._from_init_animation``, ``..._from_prev_animation``),
-change measures as metrics ``snapshots/<layer>/<measure>`` (with ``snapshots/epoch``), and the folder
-as an artifact of type ``snapshots``. The record (``summary.json``) gets ``snapshots/n`` and the last
-snapshot's ``snapshots/<layer>/{rel_dist_init,cos_init,sign_flip_init}``.
+Options: :mod:`knowloc.snapshots.options`. Files, results and W&B keys: the store, the views of
+:mod:`knowloc.snapshots.views` and the change curves, all declared in
+:mod:`knowloc.snapshots.artefacts`; W&B media in :mod:`knowloc.snapshots.media`; change measures
+are also logged per snapshot as metrics ``snapshots/<layer>/<measure>`` (with ``snapshots/epoch``).
 
 The training thread only copies the tensors; one background worker (a single-thread executor, so
 snapshots are written in order) encodes and writes each snapshot and computes its change measures.
@@ -32,14 +24,13 @@ import lightning as L
 import numpy as np
 import torch
 
-from knowloc.errors import ConfigValueError
-from knowloc.snapshots.changes import MEASURES, change, flat64, plot_changes
+from knowloc.snapshots import artefacts, options
+from knowloc.snapshots.changes import MEASURES, change, flat64
 from knowloc.snapshots.layers import select_layers
-from knowloc.snapshots.store import DTYPES, FOLDER, SnapshotStore
-from knowloc.snapshots.views import SCALES, draw_filters
+from knowloc.snapshots.store import DTYPES, SnapshotStore
 
 log = logging.getLogger("knowloc")
-KEY = "callbacks.weight_snapshots"
+KEY = options.PREFIX + options.SNAPSHOTS
 
 
 class WeightSnapshots(L.Callback):
@@ -67,15 +58,9 @@ class WeightSnapshots(L.Callback):
                  every_n_steps: int | None = None, dtype: str = "float32", save_last: bool = True,
                  filter_images: bool = True, range_quantile: float = 0.99, colour_scale: str = "run",
                  change_curves: bool = True, gif_seconds_per_frame: float = 0.5, log_artifact: bool = True):
-        if dtype not in DTYPES:
-            raise ConfigValueError(f"{KEY}.dtype", dtype, list(DTYPES))
-        for name, v in (("every_n_epochs", every_n_epochs), ("every_n_steps", every_n_steps)):
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise ConfigValueError(f"{KEY}.{name}", v, "null or an integer >= 1")
-        if not isinstance(range_quantile, (int, float)) or not 0 < range_quantile <= 1:
-            raise ConfigValueError(f"{KEY}.range_quantile", range_quantile, "a number in (0, 1]")
-        if colour_scale not in SCALES:
-            raise ConfigValueError(f"{KEY}.colour_scale", colour_scale, list(SCALES))
+        options.check_snapshots(dtype=dtype, every_n_epochs=every_n_epochs, every_n_steps=every_n_steps,
+                                range_quantile=range_quantile, colour_scale=colour_scale,
+                                gif_seconds_per_frame=gif_seconds_per_frame)
         self.layer_patterns = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
         self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
         self.dtype, self.save_last = dtype, save_last
@@ -237,69 +222,8 @@ class WeightSnapshots(L.Callback):
         self.rows.sort(key=lambda r: r["i"])
 
     def _finish(self, trainer) -> None:
-        """Join the worker; draw the filter views (two threads) while the change curves are drawn
-        here; results, W&B images and the artifact."""
-        import pandas as pd
-
-        from knowloc.artifacts import log_results, save_figure, save_table
-
+        """Join the worker; the files, results and W&B media of :func:`knowloc.snapshots.artefacts.write`."""
         self._join(trainer)
-        store = self._store
         layers = [n for n in self._weight_layers() if self._layers[n].weight.ndim == 4] if self.filter_images else []
-        with ThreadPoolExecutor(1, thread_name_prefix="filter-views") as pool:
-            pictures = pool.submit(draw_filters, store, self.range_quantile, self.colour_scale,
-                                   self.gif_seconds_per_frame, layers) if layers else None
-            if self.change_curves and self.rows:
-                save_table(trainer, f"{FOLDER}/changes", pd.DataFrame(self.rows, columns=["i", "epoch", "step", "layer", *MEASURES]))
-                save_figure(trainer, f"{FOLDER}/changes", plot_changes(self.rows), tight=False)
-            if pictures is not None:
-                self._log_pictures(trainer, pictures.result())
-        results = {"snapshots/n": len(store)}
-        last = {}
-        for r in self.rows:
-            last[r["layer"]] = r
-        for name, r in last.items():
-            results.update({f"snapshots/{name}/{k}": r[k] for k in ("rel_dist_init", "cos_init", "sign_flip_init")})
-        log_results(trainer, results)
-        if self.log_artifact:
-            self._log_artifact(trainer)
-
-    def _log_pictures(self, trainer, drawn: dict) -> None:
-        """W&B: each weight picture at its snapshot's step; the last change pictures and the GIFs."""
-        from knowloc.tracking import wandb_run_of
-
-        run = wandb_run_of(trainer)
-        if run is None:
-            return
-        import wandb
-
-        entries = self._store.entries
-        for layer, d in drawn.items():
-            v = d["views"]["weights"]
-            for e, path, lines in zip(entries, v["frames"], v["captions"]):
-                run.log({f"snapshots/filters/{layer}": wandb.Image(str(path), caption="; ".join(lines)),
-                         "trainer/global_step": e["step"]})
-            last = {"trainer/global_step": entries[-1]["step"]}
-            for view, v in d["views"].items():
-                suffix = "" if view == "weights" else f"_{view}"
-                if view != "weights":
-                    last[f"snapshots/filters/{layer}{suffix}"] = wandb.Image(str(v["frames"][-1]),
-                                                                             caption="; ".join(v["captions"][-1]))
-                if v["gif"] is not None:
-                    last[f"snapshots/filters/{layer}{suffix}_animation"] = wandb.Video(str(v["gif"]), format="gif")
-            run.log(last)
-
-    def _log_artifact(self, trainer) -> None:
-        from knowloc.tracking import wandb_run_of
-
-        run = wandb_run_of(trainer)
-        if run is None:
-            return
-        import wandb
-
-        store = self._store
-        art = wandb.Artifact(f"snapshots-{run.id}", type="snapshots",
-                             metadata={"dtype": store.index["dtype"], "layers": store.index["layers"],
-                                       "n": len(store), "epochs": store.epochs, "steps": store.steps})
-        art.add_dir(str(store.dir), policy="immutable")  # no staging copy: the run's files are final
-        run.log_artifact(art)
+        artefacts.write(trainer, self._store, self.rows, layers, self.range_quantile, self.colour_scale,
+                        self.gif_seconds_per_frame, self.change_curves, self.log_artifact)

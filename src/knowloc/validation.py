@@ -108,14 +108,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "alignment.checkpoint": ((lambda v: v is None or _equality_run(v)),
                              "null (train the network in the job), a run folder of experiment=equality or "
                              "experiment=alignment, a .ckpt file of an equality run, or a state dict of the MLP (.pt)"),
-    # snapshots and freezing (callbacks.weight_snapshots, callbacks.freeze_layers)
-    "callbacks.weight_snapshots.every_n_epochs": optional(int_at_least(1)),
-    "callbacks.weight_snapshots.every_n_steps": optional(int_at_least(1)),
-    "callbacks.weight_snapshots.dtype": one_of("float32", "float16", "bfloat16"),
-    "callbacks.weight_snapshots.gif_seconds_per_frame": positive_number(),
-    "callbacks.weight_snapshots.range_quantile": fraction(False, True),
-    "callbacks.weight_snapshots.colour_scale": one_of("run", "snapshot"),
-    "callbacks.freeze_layers.at_epoch": int_at_least(0),
     # update tallies and forks (knowloc.localization)
     "data.superclasses": ((lambda v: isinstance(v, list) and len(v) >= 2 and all(
         (isinstance(g, list) and len(g) > 0 and all(_int(c) and c >= 0 for c in g)) or (_int(g) and g >= 0) for g in v)),
