@@ -6,9 +6,9 @@ Options: :mod:`knowloc.snapshots.options`. Files, results and W&B keys: the stor
 :mod:`knowloc.snapshots.artefacts`; W&B media in :mod:`knowloc.snapshots.media`; change measures
 are also logged per snapshot as metrics ``snapshots/<layer>/<measure>`` (with ``snapshots/epoch``).
 
-The training thread only copies the tensors; one background worker (a single-thread executor, so
-snapshots are written in order) encodes and writes each snapshot and computes its change measures.
-The pictures need the whole run's colour range, so they are drawn at the end, from the store. A crash
+The training thread only copies the tensors; one background worker
+(:class:`~knowloc.snapshots.recorder.SnapshotRecorder`, so snapshots are written in order) encodes
+and writes each snapshot and computes its change measures. The pictures need the whole run's colour range, so they are drawn at the end, from the store. A crash
 (any exception in training) joins the worker first: every snapshot taken is on disk and in the index.
 """
 
@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
 
 import lightning as L
-import numpy as np
 import torch
 
 from knowloc.snapshots import artefacts, options
-from knowloc.snapshots.changes import MEASURES, change, flat64
+from knowloc.snapshots.changes import MEASURES, flat64
 from knowloc.snapshots.layers import select_layers
+from knowloc.snapshots.recorder import SnapshotRecorder, missing_rows
 from knowloc.snapshots.store import DTYPES, SnapshotStore
 
 log = logging.getLogger("knowloc")
@@ -73,10 +71,7 @@ class WeightSnapshots(L.Callback):
         self._n = 0  # snapshots taken (written or pending)
         self._last_step: int | None = None
         self._batch_epoch = 0.0
-        self._init: dict[str, np.ndarray] = {}  # worker-owned after on_train_start
-        self._prev: dict[str, np.ndarray] = {}
-        self._worker: ThreadPoolExecutor | None = None
-        self._pending: deque[Future] = deque()
+        self._recorder: SnapshotRecorder | None = None
         self.rows: list[dict] = []
 
     # -- state ---------------------------------------------------------------------------------
@@ -104,22 +99,20 @@ class WeightSnapshots(L.Callback):
             self._store.truncate(keep)  # a fresh run in a used folder, or a resume from an earlier checkpoint
         self.rows = [r for r in self.rows if r["i"] < len(self._store)]
         self._n = len(self._store)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weight-snapshots")
+        self._recorder = SnapshotRecorder(self._store)
         if self._n == 0:
             self.rows, self._last_step = [], None
             self._take(trainer, epoch=0.0, tag="init")
         else:  # resumed: the change measures continue from the stored initial and last snapshots
-            for name in self._weight_layers():
-                self._init[name] = flat64(self._store.load(0, name))
-                self._prev[name] = flat64(self._store.load(-1, name))
-            self._fill_rows()
+            self._recorder.continue_from_store(self._weight_layers())
+            self.rows = missing_rows(self._store, self._weight_layers(), self._recorder.initial, self.rows)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = trainer.num_training_batches
         self._batch_epoch = trainer.current_epoch + ((batch_idx + 1) / n if n and math.isfinite(n) else 0.0)
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
             self._take(trainer, epoch=self._batch_epoch, tag="step")
-        elif self._pending and self._pending[0].done():
+        elif self._recorder.ready:
             self._drain(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -146,9 +139,8 @@ class WeightSnapshots(L.Callback):
             log.warning("snapshots: could not write the views after %s: %s", type(exception).__name__, e)
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
-        if self._worker is not None:  # normally joined already; never leave the thread behind
-            self._worker.shutdown(wait=True)
-            self._worker = None
+        if self._recorder is not None:  # normally joined already; never leave the thread behind
+            self._recorder.shutdown()
 
     # -- work ----------------------------------------------------------------------------------
     def _weight_layers(self) -> list[str]:
@@ -159,38 +151,25 @@ class WeightSnapshots(L.Callback):
         step = int(trainer.global_step)
         if self._last_step == step:  # one snapshot per step, whichever schedule asked first
             return
-        dtype = DTYPES[self.dtype]  # converted here: the worker runs no torch kernel (see _write)
+        dtype = DTYPES[self.dtype]  # converted here: the worker runs no torch kernel (see SnapshotRecorder._write)
         tensors = {f"{name}.{p}": t.detach().to("cpu", dtype, copy=True)
                    for name, m in self._layers.items() for p, t in m.named_parameters(recurse=False)}
         weights = {name: flat64(self._layers[name].weight) for name in self._weight_layers()}
-        while len(self._pending) >= self.max_pending:
+        while self._recorder.pending >= self.max_pending:
             self._drain(trainer, wait=True, most=1)
-        self._pending.append(self._worker.submit(self._write, tensors, weights, epoch, step, tag))
+        self._recorder.submit(tensors, weights, epoch, step, tag)
         self._n += 1
         self._last_step = step
         self._drain(trainer)
 
-    def _write(self, tensors: dict[str, torch.Tensor], weights: dict, epoch: float, step: int, tag: str) -> list[dict]:
-        """Worker: append the snapshot to the store, then its change measures (one row per layer,
-        from the full-precision ``weights``). NumPy only: a torch kernel run here would start a
-        second OpenMP thread team next to the training's and change how its threads wait."""
-        entry = self._store.append(tensors, epoch=epoch, step=step, tag=tag)
-        rows = []
-        for name, w64 in weights.items():
-            if entry["i"] == 0:
-                self._init[name] = w64
-            rows.append({"i": entry["i"], "epoch": entry["epoch"], "step": step, "layer": name,
-                         **change(w64, self._init[name], self._prev.get(name))})
-            self._prev[name] = w64
-        return rows
-
     def _drain(self, trainer, wait: bool = False, most: int | None = None) -> None:
         """Collect finished snapshots in order (``wait``: the next ``most``, or all): their rows
         and metrics; an error in the worker is raised here, in the training thread."""
-        done = 0
-        while self._pending and (wait or self._pending[0].done()) and (most is None or done < most):
-            rows = self._pending.popleft().result()
-            done += 1
+        self._log_rows(trainer, self._recorder.collect(wait, most))
+
+    def _log_rows(self, trainer, done) -> None:
+        """Keep each snapshot's rows (``done``: one list per snapshot) and log them as metrics."""
+        for rows in done:
             self.rows += rows
             if self.change_curves and rows:
                 metrics = {f"snapshots/{r['layer']}/{k}": r[k] for r in rows for k in MEASURES}
@@ -200,26 +179,8 @@ class WeightSnapshots(L.Callback):
 
     def _join(self, trainer) -> None:
         """Wait for every snapshot taken; stop the worker."""
-        if self._worker is None:
-            return
-        self._worker.shutdown(wait=True)
-        self._worker = None
-        try:
-            self._drain(trainer, wait=True)
-        finally:
-            self._pending.clear()
-
-    def _fill_rows(self) -> None:
-        """Rows of stored snapshots the checkpoint did not have (written after it was saved)."""
-        have = {r["i"] for r in self.rows}
-        for layer in self._weight_layers():
-            prev = None
-            for e, w in self._store.series(layer):
-                if e["i"] not in have:
-                    self.rows.append({"i": e["i"], "epoch": e["epoch"], "step": e["step"], "layer": layer,
-                                      **change(w, self._init[layer], prev)})
-                prev = w
-        self.rows.sort(key=lambda r: r["i"])
+        if self._recorder is not None:
+            self._log_rows(trainer, self._recorder.join())
 
     def _finish(self, trainer) -> None:
         """Join the worker; the files, results and W&B media of :func:`knowloc.snapshots.artefacts.write`."""
