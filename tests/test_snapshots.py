@@ -177,6 +177,13 @@ def test_snapshot_run_stores_init_and_every_epoch_with_images_and_curves(run_job
             assert len(list((media / "videos" / "snapshots" / "filters").glob(f"{layer}{name}_animation_*.gif"))) == 1
     run_id = wb.name.rsplit("-", 1)[-1]
     assert f"snapshots-{run_id}".encode() in next(wb.glob("*.wandb")).read_bytes()
+    # every file under the snapshots folder is declared in knowloc.snapshots.artefacts, and each
+    # declaration (both GIFs, all three views) has files here
+    folder = artefacts.INDEX.at(run).parent
+    written = {p for p in folder.rglob("*") if p.is_file()}
+    declared = {a.path: set(a.matches(run)) for a in artefacts.ARTEFACTS}
+    assert written == set().union(*declared.values())
+    assert all(declared.values()), [k for k, v in declared.items() if not v]
 
 
 def test_step_schedule_float16_and_chosen_layers(run_job, tmp_path):
@@ -219,6 +226,25 @@ def test_bad_snapshot_settings_give_one_line(knowloc_cli, run_job):
     with pytest.raises(ConfigValueError, match=r"callbacks.weight_snapshots.layers='conv9' is not allowed; "
                                                r"expected .* one of: conv1, conv2, fc1, fc2"):
         run_job(SMALL + ["callbacks.weight_snapshots.layers=[conv9]", "logger=none"])
+
+
+def test_constructors_check_the_options_the_preflight_checks():
+    """One source per option: the constructors raise the preflight's one line (knowloc.snapshots.options)."""
+    from knowloc.callbacks import FreezeLayers, WeightSnapshots
+    from knowloc.errors import ConfigValueError
+    from knowloc.snapshots import options
+    from knowloc.validation import RULES
+
+    bad = {"dtype": "float8", "colour_scale": "global", "range_quantile": 0.0, "every_n_steps": 0,
+           "gif_seconds_per_frame": 0}
+    for key, value in bad.items():
+        full = options.key(options.SNAPSHOTS, key)
+        with pytest.raises(ConfigValueError) as e:
+            WeightSnapshots(**{key: value})
+        assert str(e.value) == f"{full}={value!r} is not allowed; expected {RULES[full][1]}"
+    with pytest.raises(ConfigValueError, match=r"^callbacks.freeze_layers.at_epoch=-1 is not allowed; expected an integer >= 0$"):
+        FreezeLayers(["conv1"], at_epoch=-1)
+    assert RULES[options.key(options.SNAPSHOTS, "dtype")][1] == "one of " + ", ".join(options.DTYPES)
 
 
 def test_diverged_run_keeps_its_snapshots_and_curves(run_job, tmp_path):
