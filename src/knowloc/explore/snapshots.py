@@ -20,10 +20,11 @@ import numpy as np
 from knowloc.explore.embed import file_uri, num, nums, read_csv, read_json, signed8_scaled, sprite
 from knowloc.explore.target import Run
 from knowloc.snapshots import artefacts
+from knowloc.snapshots.options import VIEWS
 
 MAX_FRAMES = 60
 MAX_BYTES = 10_000_000
-CHANGE_VIEWS = ("from_init", "from_prev")
+CHANGE_VIEWS = tuple(v for v in VIEWS if v != "weights")  # from_init, from_prev
 
 
 def _frames(n: int, frame_bytes: int) -> list[int]:
