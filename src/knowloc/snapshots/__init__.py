@@ -20,10 +20,17 @@ Modules: ``store`` (:class:`SnapshotStore`), ``changes`` (change measures and th
 >>> write_views("outputs/runs/<run>", colour_scale="snapshot")   # each picture on its own range
 """
 
-from knowloc.snapshots.changes import MEASURES, change, changes_from_store, plot_changes
-from knowloc.snapshots.filters import colour, filter_grid, render, write_gif
-from knowloc.snapshots.layers import select_layers
-from knowloc.snapshots.store import SnapshotStore, load_snapshot
+# Loaded on first use: the preflight imports ``options`` (through knowloc.validation) before Hydra sets
+# up logging, and must not load torch, Lightning or W&B on the way.
+_EXPORTS = {"MEASURES": "changes", "change": "changes", "changes_from_store": "changes", "plot_changes": "changes",
+            "colour": "filters", "filter_grid": "filters", "render": "filters", "write_gif": "filters",
+            "select_layers": "layers", "SnapshotStore": "store", "load_snapshot": "store"}
+__all__ = list(_EXPORTS)
 
-__all__ = ["MEASURES", "change", "changes_from_store", "plot_changes", "colour", "filter_grid", "render",
-           "write_gif", "select_layers", "SnapshotStore", "load_snapshot"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
