@@ -1,22 +1,14 @@
 """``WeightSnapshots``: save chosen layers' weights at initialisation and every N epochs or M steps,
 with filter pictures and GIFs per conv layer and weight-change curves.
 
-Files (in the run folder; see :mod:`knowloc.snapshots`): ``snapshots/index.json`` and
-``snapshots/NNNN.safetensors`` (the store); per conv layer the views of
-:mod:`knowloc.snapshots.views` (``snapshots/filters/<layer>/NNNN.png``, ``.../from_init/NNNN.png``,
-``.../from_prev/NNNN.png``, ``snapshots/filters/<layer>[.from_init|.from_prev].gif``,
-``snapshots/filters/views.json``, ``snapshots/filters/moves.csv``); ``snapshots/changes.csv`` and
-``snapshots/changes.png``.
-W&B (when on): the weight pictures under ``snapshots/filters/<layer>`` (one per snapshot, at its step),
-the last change pictures under ``snapshots/filters/<layer>_from_init`` / ``_from_prev``, the GIFs
-(``snapshots/filters/<layer>_animation``, ``..._from_init_animation``, ``..._from_prev_animation``),
-change measures as metrics ``snapshots/<layer>/<measure>`` (with ``snapshots/epoch``), and the folder
-as an artifact of type ``snapshots``. The record (``summary.json``) gets ``snapshots/n`` and the last
-snapshot's ``snapshots/<layer>/{rel_dist_init,cos_init,sign_flip_init}``.
+Options: :mod:`knowloc.snapshots.options`. Files, results and W&B keys: the store, the views of
+:mod:`knowloc.snapshots.views` and the change curves, all declared in
+:mod:`knowloc.snapshots.artefacts`; W&B media in :mod:`knowloc.snapshots.media`; change measures
+are also logged per snapshot as metrics ``snapshots/<layer>/<measure>`` (with ``snapshots/epoch``).
 
-The training thread only copies the tensors; one background worker (a single-thread executor, so
-snapshots are written in order) encodes and writes each snapshot and computes its change measures.
-The pictures need the whole run's colour range, so they are drawn at the end, from the store. A crash
+The training thread only copies the tensors; one background worker
+(:class:`~knowloc.snapshots.recorder.SnapshotRecorder`, so snapshots are written in order) encodes
+and writes each snapshot and computes its change measures. The pictures need the whole run's colour range, so they are drawn at the end, from the store. A crash
 (any exception in training) joins the worker first: every snapshot taken is on disk and in the index.
 """
 
@@ -24,22 +16,19 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
 
 import lightning as L
-import numpy as np
 import torch
 
-from knowloc.errors import ConfigValueError
-from knowloc.snapshots.changes import MEASURES, change, flat64, plot_changes
+from knowloc.snapshots import artefacts, options
+from knowloc.snapshots.changes import MEASURES, flat64
 from knowloc.snapshots.layers import select_layers
-from knowloc.snapshots.store import DTYPES, FOLDER, SnapshotStore
-from knowloc.snapshots.views import SCALES, draw_filters
+from knowloc.snapshots.recorder import SnapshotRecorder, missing_rows
+from knowloc.snapshots.store import DTYPES, SnapshotStore
 
 log = logging.getLogger("knowloc")
-KEY = "callbacks.weight_snapshots"
+KEY = options.PREFIX + options.SNAPSHOTS
 
 
 class WeightSnapshots(L.Callback):
@@ -67,15 +56,9 @@ class WeightSnapshots(L.Callback):
                  every_n_steps: int | None = None, dtype: str = "float32", save_last: bool = True,
                  filter_images: bool = True, range_quantile: float = 0.99, colour_scale: str = "run",
                  change_curves: bool = True, gif_seconds_per_frame: float = 0.5, log_artifact: bool = True):
-        if dtype not in DTYPES:
-            raise ConfigValueError(f"{KEY}.dtype", dtype, list(DTYPES))
-        for name, v in (("every_n_epochs", every_n_epochs), ("every_n_steps", every_n_steps)):
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise ConfigValueError(f"{KEY}.{name}", v, "null or an integer >= 1")
-        if not isinstance(range_quantile, (int, float)) or not 0 < range_quantile <= 1:
-            raise ConfigValueError(f"{KEY}.range_quantile", range_quantile, "a number in (0, 1]")
-        if colour_scale not in SCALES:
-            raise ConfigValueError(f"{KEY}.colour_scale", colour_scale, list(SCALES))
+        options.check_snapshots(dtype=dtype, every_n_epochs=every_n_epochs, every_n_steps=every_n_steps,
+                                range_quantile=range_quantile, colour_scale=colour_scale,
+                                gif_seconds_per_frame=gif_seconds_per_frame)
         self.layer_patterns = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
         self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
         self.dtype, self.save_last = dtype, save_last
@@ -88,10 +71,7 @@ class WeightSnapshots(L.Callback):
         self._n = 0  # snapshots taken (written or pending)
         self._last_step: int | None = None
         self._batch_epoch = 0.0
-        self._init: dict[str, np.ndarray] = {}  # worker-owned after on_train_start
-        self._prev: dict[str, np.ndarray] = {}
-        self._worker: ThreadPoolExecutor | None = None
-        self._pending: deque[Future] = deque()
+        self._recorder: SnapshotRecorder | None = None
         self.rows: list[dict] = []
 
     # -- state ---------------------------------------------------------------------------------
@@ -119,22 +99,20 @@ class WeightSnapshots(L.Callback):
             self._store.truncate(keep)  # a fresh run in a used folder, or a resume from an earlier checkpoint
         self.rows = [r for r in self.rows if r["i"] < len(self._store)]
         self._n = len(self._store)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="weight-snapshots")
+        self._recorder = SnapshotRecorder(self._store)
         if self._n == 0:
             self.rows, self._last_step = [], None
             self._take(trainer, epoch=0.0, tag="init")
         else:  # resumed: the change measures continue from the stored initial and last snapshots
-            for name in self._weight_layers():
-                self._init[name] = flat64(self._store.load(0, name))
-                self._prev[name] = flat64(self._store.load(-1, name))
-            self._fill_rows()
+            self._recorder.continue_from_store(self._weight_layers())
+            self.rows = missing_rows(self._store, self._weight_layers(), self._recorder.initial, self.rows)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = trainer.num_training_batches
         self._batch_epoch = trainer.current_epoch + ((batch_idx + 1) / n if n and math.isfinite(n) else 0.0)
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
             self._take(trainer, epoch=self._batch_epoch, tag="step")
-        elif self._pending and self._pending[0].done():
+        elif self._recorder.ready:
             self._drain(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -161,9 +139,8 @@ class WeightSnapshots(L.Callback):
             log.warning("snapshots: could not write the views after %s: %s", type(exception).__name__, e)
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
-        if self._worker is not None:  # normally joined already; never leave the thread behind
-            self._worker.shutdown(wait=True)
-            self._worker = None
+        if self._recorder is not None:  # normally joined already; never leave the thread behind
+            self._recorder.shutdown()
 
     # -- work ----------------------------------------------------------------------------------
     def _weight_layers(self) -> list[str]:
@@ -174,38 +151,25 @@ class WeightSnapshots(L.Callback):
         step = int(trainer.global_step)
         if self._last_step == step:  # one snapshot per step, whichever schedule asked first
             return
-        dtype = DTYPES[self.dtype]  # converted here: the worker runs no torch kernel (see _write)
+        dtype = DTYPES[self.dtype]  # converted here: the worker runs no torch kernel (see SnapshotRecorder._write)
         tensors = {f"{name}.{p}": t.detach().to("cpu", dtype, copy=True)
                    for name, m in self._layers.items() for p, t in m.named_parameters(recurse=False)}
         weights = {name: flat64(self._layers[name].weight) for name in self._weight_layers()}
-        while len(self._pending) >= self.max_pending:
+        while self._recorder.pending >= self.max_pending:
             self._drain(trainer, wait=True, most=1)
-        self._pending.append(self._worker.submit(self._write, tensors, weights, epoch, step, tag))
+        self._recorder.submit(tensors, weights, epoch, step, tag)
         self._n += 1
         self._last_step = step
         self._drain(trainer)
 
-    def _write(self, tensors: dict[str, torch.Tensor], weights: dict, epoch: float, step: int, tag: str) -> list[dict]:
-        """Worker: append the snapshot to the store, then its change measures (one row per layer,
-        from the full-precision ``weights``). NumPy only: a torch kernel run here would start a
-        second OpenMP thread team next to the training's and change how its threads wait."""
-        entry = self._store.append(tensors, epoch=epoch, step=step, tag=tag)
-        rows = []
-        for name, w64 in weights.items():
-            if entry["i"] == 0:
-                self._init[name] = w64
-            rows.append({"i": entry["i"], "epoch": entry["epoch"], "step": step, "layer": name,
-                         **change(w64, self._init[name], self._prev.get(name))})
-            self._prev[name] = w64
-        return rows
-
     def _drain(self, trainer, wait: bool = False, most: int | None = None) -> None:
         """Collect finished snapshots in order (``wait``: the next ``most``, or all): their rows
         and metrics; an error in the worker is raised here, in the training thread."""
-        done = 0
-        while self._pending and (wait or self._pending[0].done()) and (most is None or done < most):
-            rows = self._pending.popleft().result()
-            done += 1
+        self._log_rows(trainer, self._recorder.collect(wait, most))
+
+    def _log_rows(self, trainer, done) -> None:
+        """Keep each snapshot's rows (``done``: one list per snapshot) and log them as metrics."""
+        for rows in done:
             self.rows += rows
             if self.change_curves and rows:
                 metrics = {f"snapshots/{r['layer']}/{k}": r[k] for r in rows for k in MEASURES}
@@ -215,91 +179,12 @@ class WeightSnapshots(L.Callback):
 
     def _join(self, trainer) -> None:
         """Wait for every snapshot taken; stop the worker."""
-        if self._worker is None:
-            return
-        self._worker.shutdown(wait=True)
-        self._worker = None
-        try:
-            self._drain(trainer, wait=True)
-        finally:
-            self._pending.clear()
-
-    def _fill_rows(self) -> None:
-        """Rows of stored snapshots the checkpoint did not have (written after it was saved)."""
-        have = {r["i"] for r in self.rows}
-        for layer in self._weight_layers():
-            prev = None
-            for e, w in self._store.series(layer):
-                if e["i"] not in have:
-                    self.rows.append({"i": e["i"], "epoch": e["epoch"], "step": e["step"], "layer": layer,
-                                      **change(w, self._init[layer], prev)})
-                prev = w
-        self.rows.sort(key=lambda r: r["i"])
+        if self._recorder is not None:
+            self._log_rows(trainer, self._recorder.join())
 
     def _finish(self, trainer) -> None:
-        """Join the worker; draw the filter views (two threads) while the change curves are drawn
-        here; results, W&B images and the artifact."""
-        import pandas as pd
-
-        from knowloc.artifacts import log_results, save_figure, save_table
-
+        """Join the worker; the files, results and W&B media of :func:`knowloc.snapshots.artefacts.write`."""
         self._join(trainer)
-        store = self._store
         layers = [n for n in self._weight_layers() if self._layers[n].weight.ndim == 4] if self.filter_images else []
-        with ThreadPoolExecutor(1, thread_name_prefix="filter-views") as pool:
-            pictures = pool.submit(draw_filters, store, self.range_quantile, self.colour_scale,
-                                   self.gif_seconds_per_frame, layers) if layers else None
-            if self.change_curves and self.rows:
-                save_table(trainer, f"{FOLDER}/changes", pd.DataFrame(self.rows, columns=["i", "epoch", "step", "layer", *MEASURES]))
-                save_figure(trainer, f"{FOLDER}/changes", plot_changes(self.rows), tight=False)
-            if pictures is not None:
-                self._log_pictures(trainer, pictures.result())
-        results = {"snapshots/n": len(store)}
-        last = {}
-        for r in self.rows:
-            last[r["layer"]] = r
-        for name, r in last.items():
-            results.update({f"snapshots/{name}/{k}": r[k] for k in ("rel_dist_init", "cos_init", "sign_flip_init")})
-        log_results(trainer, results)
-        if self.log_artifact:
-            self._log_artifact(trainer)
-
-    def _log_pictures(self, trainer, drawn: dict) -> None:
-        """W&B: each weight picture at its snapshot's step; the last change pictures and the GIFs."""
-        from knowloc.tracking import wandb_run_of
-
-        run = wandb_run_of(trainer)
-        if run is None:
-            return
-        import wandb
-
-        entries = self._store.entries
-        for layer, d in drawn.items():
-            v = d["views"]["weights"]
-            for e, path, lines in zip(entries, v["frames"], v["captions"]):
-                run.log({f"snapshots/filters/{layer}": wandb.Image(str(path), caption="; ".join(lines)),
-                         "trainer/global_step": e["step"]})
-            last = {"trainer/global_step": entries[-1]["step"]}
-            for view, v in d["views"].items():
-                suffix = "" if view == "weights" else f"_{view}"
-                if view != "weights":
-                    last[f"snapshots/filters/{layer}{suffix}"] = wandb.Image(str(v["frames"][-1]),
-                                                                             caption="; ".join(v["captions"][-1]))
-                if v["gif"] is not None:
-                    last[f"snapshots/filters/{layer}{suffix}_animation"] = wandb.Video(str(v["gif"]), format="gif")
-            run.log(last)
-
-    def _log_artifact(self, trainer) -> None:
-        from knowloc.tracking import wandb_run_of
-
-        run = wandb_run_of(trainer)
-        if run is None:
-            return
-        import wandb
-
-        store = self._store
-        art = wandb.Artifact(f"snapshots-{run.id}", type="snapshots",
-                             metadata={"dtype": store.index["dtype"], "layers": store.index["layers"],
-                                       "n": len(store), "epochs": store.epochs, "steps": store.steps})
-        art.add_dir(str(store.dir), policy="immutable")  # no staging copy: the run's files are final
-        run.log_artifact(art)
+        artefacts.write(trainer, self._store, self.rows, layers, self.range_quantile, self.colour_scale,
+                        self.gif_seconds_per_frame, self.change_curves, self.log_artifact)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from knowloc.compare import compare
+from knowloc.snapshots import artefacts
 
 #: three real tiny runs: relu seeds 0 and 1, tanh seed 0 (a sweep folder with job folders 0, 1, 2)
 SWEEP_JOBS = [("relu", 0), ("relu", 1), ("tanh", 0)]
@@ -271,20 +272,20 @@ def test_snapshots_page_data_is_the_runs_index_filters_and_changes(tmp_path_fact
 
     run = real_neuron_run(tmp_path_factory.getbasetemp())
     sec = section(build(open_target(run)), "snapshots")
-    index = json.loads((run / "snapshots" / "index.json").read_text())
+    index = artefacts.read_index(run)
     assert [s["i"] for s in sec["snapshots"]] == [s["i"] for s in index["snapshots"]] == sec["kept"] == [0, 1]
     assert [s["tag"] for s in sec["snapshots"]][0] == "init"
     assert set(sec["filters"]) == {"conv1", "conv2"}
     for layer in ("conv1", "conv2"):
         for i in (0, 1):
-            assert sec["filters"][layer][str(i)] == file_uri(run / "snapshots" / "filters" / layer / f"{i:04d}.png")
+            assert sec["filters"][layer][str(i)] == file_uri(artefacts.picture(run, layer, "weights", i))
     # the change views and their ranges, as the pictures were drawn (snapshots/filters/views.json)
-    drawn = json.loads((run / "snapshots" / "filters" / "views.json").read_text())
+    drawn = artefacts.read_views(run)
     for layer in ("conv1", "conv2"):
         for view in ("from_init", "from_prev"):
             for i in (0, 1):
                 assert sec["change_frames"][layer][view][str(i)] == file_uri(
-                    run / "snapshots" / "filters" / layer / view / f"{i:04d}.png")
+                    artefacts.picture(run, layer, view, i))
         info = sec["views_info"][layer]
         assert info["colour_scale"] == "run" and info["order"] == drawn[layer]["order"]
         for view in ("weights", "from_init", "from_prev"):
@@ -293,7 +294,7 @@ def test_snapshots_page_data_is_the_runs_index_filters_and_changes(tmp_path_fact
         # the single-filter tiles use the pictures' ranges
         assert _close(sec["filter_views"][layer]["scale"], drawn[layer]["views"]["weights"]["scale"][0])
         assert _close(sec["filter_views"][layer]["change_scale"], drawn[layer]["views"]["from_init"]["scale"][0])
-    with open(run / "snapshots" / "changes.csv") as f:
+    with open(artefacts.CHANGES.at(run)) as f:
         rows = list(csv.DictReader(f))
     got = sec["changes"]
     assert len(got["rows"]) == len(rows) == 2 * len(index["layers"])

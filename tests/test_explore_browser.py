@@ -22,6 +22,7 @@ import pytest
 
 from knowloc.localization import artefacts as localization_artefacts
 from knowloc.neurons import artefacts
+from knowloc.snapshots import artefacts as snapshot_artefacts
 from test_explore import copy_run, real_alignment_run, real_localization_run, real_neuron_run, real_sweep
 
 CHROMIUM = shutil.which("chromium") or next((p for p in ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
@@ -317,7 +318,7 @@ def test_snapshot_slider_shows_that_snapshots_filters_and_changes(page, served_r
 
     root, server = served_root
     run = root / "neurons"
-    with open(run / "snapshots" / "changes.csv") as f:
+    with open(snapshot_artefacts.CHANGES.at(run)) as f:
         rows = list(csv.DictReader(f))
     page.goto(server.url + "?run=neurons#snapshots")
     slider = page.locator("#snapshot-slider")
@@ -328,10 +329,10 @@ def test_snapshot_slider_shows_that_snapshots_filters_and_changes(page, served_r
         assert page.inner_text("#snapshot-label").startswith(f"#{i} · epoch {i}")
         for layer in ("conv1", "conv2"):
             src = page.get_attribute(f"img.filter-grid[data-layer='{layer}']", "src")
-            assert src == file_uri(run / "snapshots" / "filters" / layer / f"{i:04d}.png")
+            assert src == file_uri(snapshot_artefacts.picture(run, layer, "weights", i))
         shown = page.locator("#snapshot-table tbody tr")
         expected = [r for r in rows if int(r["i"]) == i]
-        assert shown.count() == len(expected) == len(json.loads((run / "snapshots" / "index.json").read_text())["layers"])
+        assert shown.count() == len(expected) == len(snapshot_artefacts.read_index(run)["layers"])
         for k, r in enumerate(expected):
             row = shown.nth(k)
             assert row.locator("td[data-col='layer']").inner_text() == r["layer"]
@@ -427,13 +428,13 @@ def test_one_filter_over_training_is_the_stored_weights(page, served_root):
     from knowloc.explore.embed import file_uri
 
     root, server = served_root
-    snap = root / "neurons" / "snapshots"
-    index = json.loads((snap / "index.json").read_text())
-    w = np.stack([load_file(str(snap / s["file"]))["conv1.weight"].astype(np.float64) for s in index["snapshots"]])
+    run = root / "neurons"
+    index = snapshot_artefacts.read_index(run)
+    w = np.stack([load_file(str(snapshot_artefacts.SNAPSHOT.at(run, i=s["i"])))["conv1.weight"].astype(np.float64) for s in index["snapshots"]])
     F = w.shape[1]  # LeNet-5: 6 filters of 1 x 5 x 5
     change = np.linalg.norm((w - w[:1]).reshape(len(w), F, -1), axis=2) / np.linalg.norm(w[0].reshape(F, -1), axis=1)
     f = int(np.argmax(change[-1]))  # the conv1 filter that moved most
-    drawn = json.loads((snap / "filters" / "views.json").read_text())["conv1"]["views"]
+    drawn = snapshot_artefacts.read_views(run)["conv1"]["views"]
     scale = drawn["weights"]["scale"][0]  # the range of the layer's pictures, the same for every snapshot
     assert scale == pytest.approx(max(np.quantile(np.abs(x), 0.99) for x in w), rel=1e-9)
     page.goto(server.url + "?run=neurons#snapshots")
@@ -457,7 +458,7 @@ def test_one_filter_over_training_is_the_stored_weights(page, served_root):
     # the pictures: the change views with the range in their caption
     page.select_option("#snapshot-view", "from_init")
     src = page.get_attribute("img.filter-grid[data-layer='conv1']", "src")
-    assert src == file_uri(snap / "filters" / "conv1" / "from_init" / "0001.png")
+    assert src == file_uri(snapshot_artefacts.picture(run, "conv1", "from_init", 1))
     shown = page.inner_text(".filter-caption[data-layer='conv1']")
     assert shown == " ".join(drawn["from_init"]["caption"][1].split())  # HTML collapses the double spaces
     slider.focus()

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from knowloc.callbacks import FreezeLayers, WeightSnapshots
 from knowloc.models import ClassifierModule, LeNetWSS
-from knowloc.snapshots import SnapshotStore
+from knowloc.snapshots import SnapshotStore, artefacts
 
 SMALL = ["experiment=freeze", "data.first_n=600", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
          "logger=csv"]
@@ -132,13 +132,13 @@ def test_resume_keeps_a_later_freeze_and_appends_snapshots(run_job, tmp_path):
     end = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert end["epoch"] == 2 and torch.equal(end["state_dict"]["net.conv2.weight"], w1)
     # the change curves continue across the resume and agree with the stored weights
-    table = pd.read_csv(tmp_path / "run" / "snapshots" / "changes.csv").sort_values(["layer", "i"], kind="stable")
+    table = artefacts.read_changes(tmp_path / "run").sort_values(["layer", "i"], kind="stable")
     again = pd.DataFrame(changes_from_store(store))
     assert sorted(set(table.i)) == [0, 1, 2, 3] and table.layer.tolist() == again.layer.tolist()
     np.testing.assert_allclose(table.rel_dist_prev.to_numpy(), again.rel_dist_prev.to_numpy(), rtol=1e-9)
     conv2 = table[table.layer == "conv2"].set_index("i")
     assert conv2.loc[2, "rel_dist_prev"] == 0.0 and conv2.loc[3, "rel_dist_prev"] == 0.0
-    assert len(list((tmp_path / "run" / "snapshots" / "filters" / "conv1").glob("*.png"))) == 4
+    assert len(list(artefacts.picture_dir(tmp_path / "run", "conv1", "weights").glob("*.png"))) == 4
 
 
 def test_cifar_format_data_three_input_channels(run_job, tmp_path):

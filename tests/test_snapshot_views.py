@@ -3,14 +3,13 @@ and snapshots that survive a crash (real Lightning runs, W&B off or offline)."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from knowloc.snapshots import SnapshotStore
+from knowloc.snapshots import SnapshotStore, artefacts
 from knowloc.snapshots.filters import PALETTE, ZERO, FilterLayout, colour, levels, symmetric_range
 
 FACTOR = 1.5
@@ -76,13 +75,13 @@ def test_one_range_per_run_shows_a_growing_filter_and_keeps_a_constant_one(run_j
     for t in range(4):
         np.testing.assert_allclose(w[t][0], w[0][0] * FACTOR ** t, rtol=1e-6)
         assert np.array_equal(w[t][1:], w[0][1:])
-    folder = tmp_path / "run" / "snapshots" / "filters"
-    views = json.loads((folder / "views.json").read_text())
+    run = tmp_path / "run"
+    views = artefacts.read_views(run)
     s = max(symmetric_range(x, 0.99) for x in w)
     assert views["conv1"]["views"]["weights"]["scale"] == pytest.approx([s] * 4, rel=1e-12)
     assert all(f"±{s:.3g}" in c for c in views["conv1"]["views"]["weights"]["caption"])
     layout = FilterLayout(store.index["layers"]["conv1"]["weight"])
-    frames = [rgb(folder / "conv1" / f"{t:04d}.png") for t in range(4)]
+    frames = [rgb(artefacts.picture(run, "conv1", "weights", t)) for t in range(4)]
     for t, frame in enumerate(frames):  # every pixel is the documented colour of its weight on ±s
         for f in (0, 1):
             assert np.array_equal(weight_pixels(frame, layout, f), expected_pixels(w[t], s, layout, f))
@@ -91,7 +90,7 @@ def test_one_range_per_run_shows_a_growing_filter_and_keeps_a_constant_one(run_j
     assert all(np.array_equal(fixed[0], x) for x in fixed[1:])  # the constant filter's pixels stay
     moved = (np.abs(grown[-1] - grown[0]) > 32).any(-1).mean()
     assert moved > 0.5, moved  # the growing filter's pixels change
-    gif = Image.open(folder / "conv1.gif")  # the GIF holds the same frames, same palette
+    gif = Image.open(artefacts.ANIMATION.at(run, layer="conv1"))  # the GIF holds the same frames, same palette
     for t in range(4):
         gif.seek(t)
         assert np.array_equal(np.asarray(gif.convert("RGB")), frames[t])
@@ -100,22 +99,22 @@ def test_one_range_per_run_shows_a_growing_filter_and_keeps_a_constant_one(run_j
     assert views["conv1"]["moves"][0] == pytest.approx(FACTOR ** 3 - 1, rel=1e-5)
     assert views["conv1"]["moves"][1:] == [0.0] * 19
     layout0 = FilterLayout(store.index["layers"]["conv1"]["weight"], order=views["conv1"]["order"])
-    last = rgb(folder / "conv1" / "from_init" / "0003.png")
+    last = rgb(artefacts.picture(run, "conv1", "from_init", 3))
     assert (weight_pixels(last, layout0, 5) == PALETTE[ZERO]).all()
     assert not (weight_pixels(last, layout0, 0) == PALETTE[ZERO]).all()
     # a per-snapshot range hides it: the constant filter's pixels change with the grown one's range
     write_views(tmp_path / "run", colour_scale="snapshot")
-    own = [weight_pixels(rgb(folder / "conv1" / f"{t:04d}.png"), layout, 1) for t in range(4)]
+    own = [weight_pixels(rgb(artefacts.picture(run, "conv1", "weights", t)), layout, 1) for t in range(4)]
     assert not np.array_equal(own[0], own[-1])
-    per = json.loads((folder / "views.json").read_text())["conv1"]["views"]["weights"]["scale"]
+    per = artefacts.read_views(run)["conv1"]["views"]["weights"]["scale"]
     assert per == pytest.approx([symmetric_range(x, 0.99) for x in w], rel=1e-12) and len(set(per)) > 1
     # the frozen layer: both difference views are zero everywhere, drawn green on a zero range
-    views = json.loads((folder / "views.json").read_text())
+    views = artefacts.read_views(run)
     layout2 = FilterLayout(store.index["layers"]["conv2"]["weight"], order=views["conv2"]["order"])
     for view in ("from_init", "from_prev"):
         assert views["conv2"]["views"][view]["scale"] == [0.0] * 4
         for t in range(4):
-            frame = rgb(folder / "conv2" / view / f"{t:04d}.png")
+            frame = rgb(artefacts.picture(run, "conv2", view, t))
             body = frame[frame.shape[0] - layout2.size[0]:, :layout2.size[1]]
             assert (body[layout2.source >= 0] == PALETTE[ZERO]).all()
     assert set(VIEWS) == {"weights", "from_init", "from_prev"}
@@ -132,7 +131,7 @@ def test_in_process_crash_keeps_every_snapshot_taken_and_draws_them(run_job, tmp
     for i in range(len(store)):
         assert set(store.load_all(i)) == {f"{n}.{p}" for n in store.layers for p in ("weight", "bias")}
     assert rec["metrics"]["snapshots/n"] == len(store)
-    frames = sorted((tmp_path / "run" / "snapshots" / "filters" / "conv1" / "from_prev").glob("*.png"))
+    frames = sorted(artefacts.picture_dir(tmp_path / "run", "conv1", "from_prev").glob("*.png"))
     assert len(frames) == len(store)
 
 

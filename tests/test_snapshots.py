@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from knowloc.snapshots import SnapshotStore, change, changes_from_store, colour, filter_grid, load_snapshot
+from knowloc.snapshots import SnapshotStore, artefacts, change, changes_from_store, colour, filter_grid, load_snapshot
 from knowloc.snapshots.filters import grid_shape, symmetric_range
 
 SMALL = ["experiment=snapshots", "data.first_n=600", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
@@ -43,11 +42,11 @@ def test_store_appends_indexes_and_loads_exact_tensors(tmp_path):
         assert torch.equal(load_snapshot(tmp_path, "conv1", k), w)
         assert torch.equal(again.load(k, "conv1", "bias"), torch.full((4,), float(k)))
     assert torch.equal(again.load(-1, "conv1"), ws[-1])
-    index = json.loads((tmp_path / "snapshots" / "index.json").read_text())
+    index = artefacts.read_index(tmp_path)
     assert index["layers"]["conv1"] == {"weight": [4, 2, 3, 3], "bias": [4]}
-    assert sorted(p.name for p in (tmp_path / "snapshots").glob("*.safetensors")) == [f"{k:04d}.safetensors" for k in range(5)]
+    assert artefacts.SNAPSHOT.matches(tmp_path) == [artefacts.SNAPSHOT.at(tmp_path, i=k) for k in range(5)]
     store.truncate(2)
-    assert len(SnapshotStore(tmp_path)) == 2 and not (tmp_path / "snapshots" / "0002.safetensors").exists()
+    assert len(SnapshotStore(tmp_path)) == 2 and not artefacts.SNAPSHOT.exists(tmp_path, i=2)
     with pytest.raises(IndexError):
         SnapshotStore(tmp_path).load(2, "conv1")
     with pytest.raises(KeyError, match="stored layers: conv1"):
@@ -62,7 +61,7 @@ def test_store_float16_halves_the_files_and_rounds_like_half(tmp_path):
     s16.append({"conv2.weight": w}, 0, 0)
     assert torch.equal(s16.load(0, "conv2"), w.half().float())
     assert s16.load(0, "conv2", dtype=None).dtype == torch.float16
-    size = lambda s: (s.dir / "0000.safetensors").stat().st_size  # noqa: E731
+    size = lambda s: artefacts.SNAPSHOT.at(s.run_dir, i=0).stat().st_size  # noqa: E731
     assert size(s16) < 0.55 * size(s32)
 
 
@@ -145,7 +144,7 @@ def test_snapshot_run_stores_init_and_every_epoch_with_images_and_curves(run_job
     # change curves: the CSV equals the measures recomputed from the stored weights
     import pandas as pd
 
-    table = pd.read_csv(run / "snapshots" / "changes.csv").sort_values(["layer", "i"], kind="stable")
+    table = artefacts.read_changes(run).sort_values(["layer", "i"], kind="stable")
     again = pd.DataFrame(changes_from_store(store))  # ordered by layer, then snapshot
     assert len(table) == 3 * 4 and table.layer.tolist() == again.layer.tolist()
     for col in ("rel_dist_init", "rel_dist_prev", "cos_init", "sign_flip_init", "sign_flip_prev"):
@@ -161,12 +160,12 @@ def test_snapshot_run_stores_init_and_every_epoch_with_images_and_curves(run_job
     assert hist["snapshots/conv1/cos_init"].notna().sum() == 3
     # filter images: conv layers only, one PNG per snapshot, a GIF with one frame per snapshot
     for layer in ("conv1", "conv2"):
-        pngs = sorted((run / "snapshots" / "filters" / layer).glob("*.png"))
+        pngs = sorted(artefacts.picture_dir(run, layer, "weights").glob("*.png"))
         assert [p.stem for p in pngs] == ["0000", "0001", "0002"]
-        frames = iio.imread(run / "snapshots" / "filters" / f"{layer}.gif", index=None)
+        frames = iio.imread(artefacts.ANIMATION.at(run, layer=layer), index=None)
         assert frames.shape[0] == 3
-    assert not (run / "snapshots" / "filters" / "fc1").exists()
-    assert (run / "snapshots" / "changes.png").stat().st_size > 0
+    assert artefacts.picture_layers(run) == ["conv1", "conv2"]
+    assert artefacts.CHANGES_FIGURE.at(run).stat().st_size > 0
     # W&B (offline run): one image per conv layer and snapshot, the GIFs, and the artifact
     (wb,) = list((run / "wandb").glob("offline-run-*"))
     media = wb / "files" / "media"
@@ -178,6 +177,13 @@ def test_snapshot_run_stores_init_and_every_epoch_with_images_and_curves(run_job
             assert len(list((media / "videos" / "snapshots" / "filters").glob(f"{layer}{name}_animation_*.gif"))) == 1
     run_id = wb.name.rsplit("-", 1)[-1]
     assert f"snapshots-{run_id}".encode() in next(wb.glob("*.wandb")).read_bytes()
+    # every file under the snapshots folder is declared in knowloc.snapshots.artefacts, and each
+    # declaration (both GIFs, all three views) has files here
+    folder = artefacts.INDEX.at(run).parent
+    written = {p for p in folder.rglob("*") if p.is_file()}
+    declared = {a.path: set(a.matches(run)) for a in artefacts.ARTEFACTS}
+    assert written == set().union(*declared.values())
+    assert all(declared.values()), [k for k, v in declared.items() if not v]
 
 
 def test_step_schedule_float16_and_chosen_layers(run_job, tmp_path):
@@ -194,7 +200,7 @@ def test_step_schedule_float16_and_chosen_layers(run_job, tmp_path):
     assert store.load(0, "conv1", dtype=None).dtype == torch.float16
     ep = store.epochs
     assert ep[0] == 0 and all(b > a for a, b in zip(ep, ep[1:])) and ep[-1] == pytest.approx(2.0)
-    assert not (tmp_path / "run" / "snapshots" / "filters").exists()
+    assert artefacts.picture_layers(tmp_path / "run") == [] and not artefacts.VIEWS_RECORD.exists(tmp_path / "run")
     # the views can be built afterwards from the store alone
     import imageio.v3 as iio
     import pandas as pd
@@ -203,9 +209,9 @@ def test_step_schedule_float16_and_chosen_layers(run_job, tmp_path):
 
     write_views(tmp_path / "run", range_quantile=1.0)
     for layer in ("conv1", "conv2"):
-        assert len(list((store.dir / "filters" / layer).glob("*.png"))) == len(store)
-        assert iio.imread(store.dir / "filters" / f"{layer}.gif", index=None).shape[0] == len(store)
-    table = pd.read_csv(store.dir / "changes.csv")
+        assert len(list(artefacts.picture_dir(store.run_dir, layer, "weights").glob("*.png"))) == len(store)
+        assert iio.imread(artefacts.ANIMATION.at(store.run_dir, layer=layer), index=None).shape[0] == len(store)
+    table = artefacts.read_changes(store.run_dir)
     assert len(table) == 2 * len(store) and (table[table.i == 0].rel_dist_init == 0).all()
 
 
@@ -222,6 +228,25 @@ def test_bad_snapshot_settings_give_one_line(knowloc_cli, run_job):
         run_job(SMALL + ["callbacks.weight_snapshots.layers=[conv9]", "logger=none"])
 
 
+def test_constructors_check_the_options_the_preflight_checks():
+    """One source per option: the constructors raise the preflight's one line (knowloc.snapshots.options)."""
+    from knowloc.callbacks import FreezeLayers, WeightSnapshots
+    from knowloc.errors import ConfigValueError
+    from knowloc.snapshots import options
+    from knowloc.validation import RULES
+
+    bad = {"dtype": "float8", "colour_scale": "global", "range_quantile": 0.0, "every_n_steps": 0,
+           "gif_seconds_per_frame": 0}
+    for key, value in bad.items():
+        full = options.key(options.SNAPSHOTS, key)
+        with pytest.raises(ConfigValueError) as e:
+            WeightSnapshots(**{key: value})
+        assert str(e.value) == f"{full}={value!r} is not allowed; expected {RULES[full][1]}"
+    with pytest.raises(ConfigValueError, match=r"^callbacks.freeze_layers.at_epoch=-1 is not allowed; expected an integer >= 0$"):
+        FreezeLayers(["conv1"], at_epoch=-1)
+    assert RULES[options.key(options.SNAPSHOTS, "dtype")][1] == "one of " + ", ".join(options.DTYPES)
+
+
 def test_diverged_run_keeps_its_snapshots_and_curves(run_job, tmp_path):
     rec = run_job(SMALL + ["logger=csv", "data.first_n=300", "model.optimizer.lr=1e8",
                            "callbacks.weight_snapshots.every_n_steps=1"])
@@ -230,6 +255,6 @@ def test_diverged_run_keeps_its_snapshots_and_curves(run_job, tmp_path):
     assert len(store) >= 2 and rec["metrics"]["snapshots/n"] == len(store)
     import pandas as pd
 
-    table = pd.read_csv(tmp_path / "run" / "snapshots" / "changes.csv")
+    table = artefacts.read_changes(tmp_path / "run")
     assert sorted(set(table.i)) == list(range(len(store)))
-    assert (tmp_path / "run" / "snapshots" / "filters" / "conv1.gif").exists()
+    assert artefacts.ANIMATION.exists(tmp_path / "run", layer="conv1")

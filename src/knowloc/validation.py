@@ -52,14 +52,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.pad": int_at_least(0),
     "model.optimizer.lr": positive_number(),
     "model.net.init": one_of("he", "xavier", "default"),
-    # snapshots and freezing (callbacks.weight_snapshots, callbacks.freeze_layers)
-    "callbacks.weight_snapshots.every_n_epochs": optional(int_at_least(1)),
-    "callbacks.weight_snapshots.every_n_steps": optional(int_at_least(1)),
-    "callbacks.weight_snapshots.dtype": one_of("float32", "float16", "bfloat16"),
-    "callbacks.weight_snapshots.gif_seconds_per_frame": positive_number(),
-    "callbacks.weight_snapshots.range_quantile": fraction(False, True),
-    "callbacks.weight_snapshots.colour_scale": one_of("run", "snapshot"),
-    "callbacks.freeze_layers.at_epoch": int_at_least(0),
     # Lightning's accelerators; whether a GPU is present is checked by Lightning in the job (a
     # SLURM submit host need not have the GPU of its compute nodes)
     "trainer.accelerator": one_of("cpu", "gpu", "cuda", "mps", "tpu", "auto"),

@@ -3,15 +3,10 @@ pictures in the views of :mod:`knowloc.snapshots.views` (W_t, W_t - W_0, W_t - W
 ranges, one filter over training on the same range, and the weight-change curves with the current
 snapshot marked on them.
 
-Reads what :class:`~knowloc.callbacks.WeightSnapshots` writes (see :mod:`knowloc.snapshots`)::
-
-    snapshots/index.json                 layers {name: {param: shape}}, snapshots [{i, epoch, step, tag, file}]
-    snapshots/filters/<layer>/NNNN.png   filter picture of a conv layer at snapshot NNNN (W_t)
-    snapshots/filters/<layer>/<view>/NNNN.png   the change views (from_init, from_prev)
-    snapshots/filters/views.json         per layer: colour_scale, range_quantile, filter order, moves,
-                                         each view's range and caption per snapshot
-    snapshots/changes.csv                i, epoch, step, layer, rel_dist_init, rel_dist_prev, cos_init,
-                                         sign_flip_init, sign_flip_prev
+Reads what :class:`~knowloc.callbacks.WeightSnapshots` writes, through
+:mod:`knowloc.snapshots.artefacts`: the index (``INDEX``), the pictures of each conv layer and view
+(``PICTURE``, ``PICTURE_FROM_INIT``, ``PICTURE_FROM_PREV``), their ranges and captions
+(``VIEWS_RECORD``) and the change measures (``CHANGES``).
 
 Filter grids are embedded as PNG data URIs; with more than :data:`MAX_FRAMES` snapshots (or
 :data:`MAX_BYTES` of images) an evenly spaced subset (always the first and the last) is embedded and
@@ -20,17 +15,16 @@ the page says so.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from knowloc.explore.embed import file_uri, num, nums, read_csv, read_json, signed8_scaled, sprite
 from knowloc.explore.target import Run
+from knowloc.snapshots import artefacts
+from knowloc.snapshots.options import VIEWS
 
-FOLDER = "snapshots"
 MAX_FRAMES = 60
 MAX_BYTES = 10_000_000
-CHANGE_VIEWS = ("from_init", "from_prev")
+CHANGE_VIEWS = tuple(v for v in VIEWS if v != "weights")  # from_init, from_prev
 
 
 def _frames(n: int, frame_bytes: int) -> list[int]:
@@ -43,29 +37,28 @@ def _frames(n: int, frame_bytes: int) -> list[int]:
 
 
 def section(run: Run) -> dict | None:
-    folder = run.path / FOLDER
-    index_path = folder / "index.json"
+    index_path = artefacts.INDEX.at(run.path)
     if not index_path.is_file():
         return None
     index = read_json(index_path)
     snaps = index.get("snapshots") or []
-    fdir = folder / "filters"
-    layer_dirs = sorted(p for p in fdir.iterdir() if p.is_dir()) if fdir.is_dir() else []
-    view_dirs = [d / v for d in layer_dirs for v in CHANGE_VIEWS if (d / v).is_dir()]
-    frame_bytes = sum(max((f.stat().st_size for f in d.glob("*.png")), default=0) for d in layer_dirs + view_dirs)
+    layers_drawn = artefacts.picture_layers(run.path)
+    dirs = [artefacts.picture_dir(run.path, layer, v) for layer in layers_drawn for v in ("weights", *CHANGE_VIEWS)]
+    frame_bytes = sum(max((f.stat().st_size for f in d.glob("*.png")), default=0) for d in dirs if d.is_dir())
     kept = _frames(len(snaps), frame_bytes)
 
-    def frames_in(d: Path) -> dict:
-        pngs = ((str(snaps[k]["i"]), d / f"{int(snaps[k]['i']):04d}.png") for k in kept)
+    def frames_in(layer: str, view: str) -> dict:
+        pngs = ((str(snaps[k]["i"]), artefacts.picture(run.path, layer, view, int(snaps[k]["i"]))) for k in kept)
         return {i: file_uri(png) for i, png in pngs if png.is_file()}
 
-    filters = {d.name: f for d in layer_dirs if (f := frames_in(d))}
-    change_frames = {d.name: {v: frames_in(d / v) for v in CHANGE_VIEWS if (d / v).is_dir()} for d in layer_dirs}
+    filters = {layer: f for layer in layers_drawn if (f := frames_in(layer, "weights"))}
+    change_frames = {layer: {v: frames_in(layer, v) for v in CHANGE_VIEWS
+                             if artefacts.picture_dir(run.path, layer, v).is_dir()} for layer in layers_drawn}
     change_frames = {k: v for k, v in change_frames.items() if v}
-    info_path = fdir / "views.json"
+    info_path = artefacts.VIEWS_RECORD.at(run.path)
     views_info = _views_info(read_json(info_path), snaps, kept) if info_path.is_file() else {}
     changes = None
-    cpath = folder / "changes.csv"
+    cpath = artefacts.CHANGES.at(run.path)
     if cpath.is_file():
         header, rows = read_csv(cpath)
         changes = {"header": header, "rows": [[num(v) if h != "layer" else v for h, v in zip(header, r)] for r in rows]}

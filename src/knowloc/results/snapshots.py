@@ -14,6 +14,7 @@ import shutil
 
 from knowloc.results.report import (Context, by_seed, finished, fmt, fmt_ci, fmt_p, header, md_table, paired)
 from knowloc.results.steps import Step
+from knowloc.snapshots.artefacts import CHANGES_FIGURE
 from knowloc.stats import LOGIT, mean_ci, ranged_mean_ci
 
 SEEDS = 5
@@ -62,10 +63,10 @@ def render(ctx: Context) -> str:
                 change_rows.append({"preset": st.meta["preset"], "layer": layer, "measure": key, "n": len(vals),
                                     "mean": m, "ci_low": lo, "ci_high": hi, "std": sd})
         trained = sorted((int(s["seed"]), f) for f, s in runs if s.get("status") == "finished"
-                         and s.get("choices", {}).get("freeze") == "none" and (f / "snapshots" / "changes.png").is_file())
+                         and s.get("choices", {}).get("freeze") == "none" and CHANGES_FIGURE.exists(f))
         if trained:
             dst = ctx.docs / f"changes_{st.name}_seed{trained[0][0]}.png"
-            shutil.copyfile(trained[0][1] / "snapshots" / "changes.png", dst)
+            shutil.copyfile(CHANGES_FIGURE.at(trained[0][1]), dst)
             ctx.files.append(dst)
     acc, gap, change = pd.DataFrame(acc_rows), pd.DataFrame(gap_rows), pd.DataFrame(change_rows)
     ctx.save_csv(acc, "test_acc_by_arm")

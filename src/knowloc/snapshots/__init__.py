@@ -1,24 +1,17 @@
 """Weight snapshots over training and what they show; frozen layers.
 
-Files a run with the ``WeightSnapshots`` callback leaves in its folder (``<run>/``)::
+The family's one home. Its options (choices, ranges, ``RULES`` of ``callbacks.weight_snapshots.*``
+and ``callbacks.freeze_layers.*``) are in :mod:`knowloc.snapshots.options`; every file a run with
+the ``WeightSnapshots`` callback leaves in ``<run>/snapshots/`` (the store's index and one
+safetensors file per snapshot, the filter pictures, GIFs, ``views.json``/``moves.csv`` of the views,
+the change table and plot), with its writer and reader, is declared in
+:mod:`knowloc.snapshots.artefacts`, together with the results (``summary.json`` metrics) of both
+callbacks. ``FreezeLayers`` writes no file.
 
-    snapshots/index.json                 the index: format, dtype, layers {name: {param: shape}},
-                                         snapshots [{i, epoch, step, tag, file}] (tag: init|epoch|step|last)
-    snapshots/NNNN.safetensors           snapshot i = NNNN: tensors "<layer>.weight", "<layer>.bias"
-    snapshots/filters/<layer>/NNNN.png   filter picture of a conv layer at snapshot NNNN (colour map and
-                                         layout in :mod:`knowloc.snapshots.filters`: red +, blue -, green 0)
-    snapshots/filters/<layer>/from_init/NNNN.png, .../from_prev/NNNN.png
-                                         W_t - W_0 and W_t - W_{t-1}, filters sorted by how much they moved
-    snapshots/filters/<layer>.gif, <layer>.from_init.gif   animated, one colour range for the run
-    snapshots/filters/views.json, moves.csv   ranges, captions, filter order (:mod:`knowloc.snapshots.views`)
-    snapshots/changes.csv                i, epoch, step, layer, rel_dist_init, rel_dist_prev, cos_init,
-                                         sign_flip_init, sign_flip_prev (:mod:`knowloc.snapshots.changes`)
-    snapshots/changes.png                those measures vs epoch, one line per layer
-
-``summary.json`` metrics: ``snapshots/n`` and, for each layer with a weight, the last snapshot's
-``snapshots/<layer>/rel_dist_init``, ``.../cos_init``, ``.../sign_flip_init``.
-A run with ``FreezeLayers`` adds ``freeze/frozen_params``, ``freeze/trainable_params`` and
-``freeze/max_abs_change`` (0 when the frozen weights stayed bit-identical).
+Modules: ``store`` (:class:`SnapshotStore`), ``changes`` (change measures and their plot),
+``filters`` (colour map and layout of a filter picture), ``views`` (the pictures of a run),
+``layers`` (choosing layers by pattern), ``media`` (W&B images, GIFs, artifact), ``options``,
+``artefacts``.
 
 >>> from knowloc.snapshots import SnapshotStore, load_snapshot
 >>> w = load_snapshot("outputs/runs/<run>", "conv1", 0)     # conv1.weight at initialisation
@@ -27,10 +20,17 @@ A run with ``FreezeLayers`` adds ``freeze/frozen_params``, ``freeze/trainable_pa
 >>> write_views("outputs/runs/<run>", colour_scale="snapshot")   # each picture on its own range
 """
 
-from knowloc.snapshots.changes import MEASURES, change, changes_from_store, plot_changes
-from knowloc.snapshots.filters import colour, filter_grid, render, write_gif
-from knowloc.snapshots.layers import select_layers
-from knowloc.snapshots.store import SnapshotStore, load_snapshot
+# Loaded on first use: the preflight imports ``options`` (through knowloc.validation) before Hydra sets
+# up logging, and must not load torch, Lightning or W&B on the way.
+_EXPORTS = {"MEASURES": "changes", "change": "changes", "changes_from_store": "changes", "plot_changes": "changes",
+            "colour": "filters", "filter_grid": "filters", "render": "filters", "write_gif": "filters",
+            "select_layers": "layers", "SnapshotStore": "store", "load_snapshot": "store"}
+__all__ = list(_EXPORTS)
 
-__all__ = ["MEASURES", "change", "changes_from_store", "plot_changes", "colour", "filter_grid", "render",
-           "write_gif", "select_layers", "SnapshotStore", "load_snapshot"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

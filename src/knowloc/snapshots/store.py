@@ -23,16 +23,19 @@ from typing import Iterator, Mapping
 
 import torch
 
+from knowloc.snapshots import artefacts, options
+
 FORMAT = 1
-FOLDER = "snapshots"
-INDEX = "index.json"
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+FOLDER = artefacts.FOLDER
+#: file names inside the snapshots folder (the index entries name the snapshot files relative to it)
+INDEX = Path(artefacts.INDEX.path).name
+DTYPES = {name: getattr(torch, name) for name in options.DTYPES}
 
 
 def snapshot_dir(run_dir: str | Path) -> Path:
     """``<run>/snapshots`` (accepts the snapshots folder itself too)."""
     p = Path(run_dir)
-    return p if (p / INDEX).exists() and p.name == FOLDER else p / FOLDER
+    return p if (p / INDEX).exists() and p.name == FOLDER else artefacts.INDEX.at(p).parent
 
 
 class SnapshotStore:
@@ -46,14 +49,12 @@ class SnapshotStore:
 
     def __init__(self, run_dir: str | Path, dtype: str = "float32", create: bool = False):
         self.dir = snapshot_dir(run_dir)
+        self.run_dir = self.dir.parent
         path = self.dir / INDEX
         if path.exists():
             self.index = json.loads(path.read_text())
         elif create:
-            if dtype not in DTYPES:
-                from knowloc.errors import ConfigValueError
-
-                raise ConfigValueError("callbacks.weight_snapshots.dtype", dtype, list(DTYPES))
+            options.check_snapshots(dtype=dtype)
             self.dir.mkdir(parents=True, exist_ok=True)
             self.index = {"format": FORMAT, "dtype": dtype, "layers": {}, "snapshots": []}
         else:
@@ -120,7 +121,7 @@ class SnapshotStore:
 
         dtype = DTYPES[self.index["dtype"]]
         i = len(self)
-        name = f"{i:04d}.safetensors"
+        name = artefacts.SNAPSHOT.at(self.run_dir, i=i).name
         data = {k: v.detach().to("cpu", dtype).contiguous() for k, v in tensors.items()}
         layers = self.index["layers"]
         for key, t in data.items():

@@ -1,11 +1,12 @@
 """Pictures of a run's conv filters over its snapshots, built from the store alone.
 
-Three views per conv layer, each a PNG per snapshot, two also a GIF (colour map and layout of
-:mod:`knowloc.snapshots.filters`)::
+Three views per conv layer (:data:`knowloc.snapshots.options.VIEWS`), each a PNG per snapshot, two
+also a GIF (colour map and layout of :mod:`knowloc.snapshots.filters`; the files are declared in
+:mod:`knowloc.snapshots.artefacts`)::
 
-    weights    X_t = W_t              filters/<layer>/NNNN.png            filters/<layer>.gif
-    from_init  X_t = W_t - W_0        filters/<layer>/from_init/NNNN.png  filters/<layer>.from_init.gif
-    from_prev  X_t = W_t - W_{t-1}    filters/<layer>/from_prev/NNNN.png  (no GIF: a flicker; X_0 = 0)
+    weights    X_t = W_t              PICTURE            ANIMATION
+    from_init  X_t = W_t - W_0        PICTURE_FROM_INIT  ANIMATION_FROM_INIT
+    from_prev  X_t = W_t - W_{t-1}    PICTURE_FROM_PREV  (no GIF: a flicker; X_0 = 0)
 
 Colour range (``colour_scale``), symmetric, with Q_q the ``range_quantile`` quantile over a layer's
 weights: ``run`` (default): one range per layer and view for the whole run,
@@ -14,8 +15,8 @@ stays put keeps its pixels); ``snapshot``: s_t = Q_q(|X_t|) per frame. Each capt
 
 ``weights`` shows the filters in their order; the change views sort them by how much they moved
 over the run, most first: by m_f = ||W_f,T - W_f,0||_2 / ||W_f,0||_2 at the last snapshot T (ties and
-NaN keep filter order, NaN last). ``filters/views.json`` records, per layer, the order, m_f and
-every frame's range; ``filters/moves.csv`` lists layer, rank, filter, rel_dist_init (= m_f).
+NaN keep filter order, NaN last). ``VIEWS_RECORD`` records, per layer, the order, m_f and
+every frame's range; ``MOVES`` lists layer, rank, filter, rel_dist_init (= m_f).
 
 GIFs keep at most :data:`GIF_FRAMES` evenly spaced frames (first and last always). For a run trained
 with ``filter_images=false`` or ``change_curves=false``, or to redraw with another range::
@@ -23,8 +24,8 @@ with ``filter_images=false`` or ``change_curves=false``, or to redraw with anoth
     >>> from knowloc.snapshots.views import write_views
     >>> write_views("outputs/runs/<run>", range_quantile=1.0, colour_scale="snapshot")
 
-writes the files above and ``snapshots/changes.csv`` and ``snapshots/changes.png`` (then computed from
-the stored tensors: float16 if the store is float16).
+writes the files above and ``CHANGES`` and ``CHANGES_FIGURE`` (then computed from the stored
+tensors: float16 if the store is float16).
 """
 
 from __future__ import annotations
@@ -34,26 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-from knowloc.snapshots.changes import MEASURES, changes_from_store, plot_changes
+from knowloc.snapshots import artefacts
+from knowloc.snapshots.changes import changes_from_store
 from knowloc.snapshots.filters import FilterLayout, caption_width, symmetric_range, write_gif, write_png
+from knowloc.snapshots.options import GIF_FRAMES, GIF_VIEWS, VIEWS, check_snapshots
 from knowloc.snapshots.store import SnapshotStore
-
-VIEWS = {"weights": "W_t", "from_init": "W_t - W_0", "from_prev": "W_t - W_(t-1)"}
-SCALES = ("run", "snapshot")
-GIF_VIEWS = ("weights", "from_init")
-GIF_FRAMES = 100
 
 
 def caption_of(layer: str, entry: dict) -> str:
     return f"{layer}  snapshot {entry['i']}  epoch {entry['epoch']:g}  step {entry['step']}"
-
-
-def view_dir(folder: Path, layer: str, view: str) -> Path:
-    return folder / layer if view == "weights" else folder / layer / view
-
-
-def gif_path(folder: Path, layer: str, view: str) -> Path:
-    return folder / (f"{layer}.gif" if view == "weights" else f"{layer}.{view}.gif")
 
 
 def conv_layers(store: SnapshotStore) -> list[str]:
@@ -91,10 +81,7 @@ def most_moved_first(m: np.ndarray) -> np.ndarray:
 def plan_layer(store: SnapshotStore, layer: str, range_quantile: float = 0.99, colour_scale: str = "run") -> dict:
     """Ranges, filter order and captions of one conv layer's views: ``{"order", "moves", "views":
     {view: {"scale": [s_t], "captions": [[line, line], ...]}}}`` (one pass over the store)."""
-    if colour_scale not in SCALES:
-        from knowloc.errors import ConfigValueError
-
-        raise ConfigValueError("callbacks.weight_snapshots.colour_scale", colour_scale, list(SCALES))
+    check_snapshots(colour_scale=colour_scale)
     own = {v: [] for v in VIEWS}
     wT = w0 = None
     for e, w, w0, prev in _series(store, layer):
@@ -116,7 +103,7 @@ def plan_layer(store: SnapshotStore, layer: str, range_quantile: float = 0.99, c
 def draw_view(store: SnapshotStore, layer: str, plan: dict, view: str, seconds_per_frame: float = 0.5) -> dict:
     """One view of one layer: a PNG per snapshot (stale frames removed) and, for :data:`GIF_VIEWS`,
     the GIF; returns ``{"frames": [paths], "gif": path or None}``."""
-    folder = store.dir / "filters"
+    root = store.run_dir
     p = plan["views"][view]
     layout = FilterLayout(store.index["layers"][layer]["weight"], order=None if view == "weights" else plan["order"],
                           min_width=max(caption_width(c) for c in p["captions"]))
@@ -125,14 +112,14 @@ def draw_view(store: SnapshotStore, layer: str, plan: dict, view: str, seconds_p
     frames, gif = [], []
     for t, (e, w, w0, prev) in enumerate(_series(store, layer)):
         frame = layout.frame(_view(view, w, w0, prev), p["scale"][t], p["captions"][t])
-        frames.append(write_png(frame, view_dir(folder, layer, view) / f"{e['i']:04d}.png"))
+        frames.append(write_png(frame, artefacts.picture(root, layer, view, e["i"])))
         if t in keep:
             gif.append(frame)
     names = {f.name for f in frames}
-    for stale in view_dir(folder, layer, view).glob("*.png"):  # frames of snapshots no longer in the store
+    for stale in artefacts.picture_dir(root, layer, view).glob("*.png"):  # frames of snapshots no longer in the store
         if stale.name not in names:
             stale.unlink()
-    path = gif_path(folder, layer, view)
+    path = artefacts.animation(root, layer, view)
     if view in GIF_VIEWS:
         write_gif(gif, path, seconds_per_frame)
     else:
@@ -156,15 +143,14 @@ def draw_filters(store: SnapshotStore, range_quantile: float = 0.99, colour_scal
                 for layer in layers for v in VIEWS}
         for (layer, v), job in jobs.items():
             plans[layer]["views"][v].update(job.result())
-    folder = store.dir / "filters"
     record = {layer: {"colour_scale": colour_scale, "range_quantile": range_quantile, "order": d["order"],
                       "moves": [None if np.isnan(x) else x for x in d["moves"]],
                       "snapshots": [e["i"] for e in store.entries],
                       "views": {v: {"scale": p["scale"], "caption": ["; ".join(c) for c in p["captions"]],
                                     "gif": p["gif"].name if p["gif"] else None} for v, p in d["views"].items()}}
               for layer, d in plans.items()}
-    (folder / "views.json").write_text(json.dumps(record, indent=1))
-    with open(folder / "moves.csv", "w") as f:
+    artefacts.VIEWS_RECORD.at(store.run_dir).write_text(json.dumps(record, indent=1))
+    with open(artefacts.MOVES.at(store.run_dir), "w") as f:
         f.write("layer,rank,filter,rel_dist_init\n")
         for layer, d in plans.items():
             for rank, fi in enumerate(d["order"]):
@@ -175,18 +161,9 @@ def draw_filters(store: SnapshotStore, range_quantile: float = 0.99, colour_scal
 def write_views(run_dir: str | Path, range_quantile: float = 0.99, seconds_per_frame: float = 0.5,
                 colour_scale: str = "run") -> list[Path]:
     """Filter PNGs and GIFs of every view and conv layer, and the change table and plot; returns the paths."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
     store = SnapshotStore(run_dir)
     out: list[Path] = []
     for d in draw_filters(store, range_quantile, colour_scale, seconds_per_frame).values():
         for v in d["views"].values():
             out += v["frames"] + ([v["gif"]] if v["gif"] else [])
-    rows = changes_from_store(store)
-    table = pd.DataFrame(rows, columns=["i", "epoch", "step", "layer", *MEASURES]).sort_values(["i", "layer"], kind="stable")
-    table.to_csv(store.dir / "changes.csv", index=False)
-    fig = plot_changes(rows)
-    fig.savefig(store.dir / "changes.png", dpi=110)
-    plt.close(fig)
-    return out + [store.dir / "changes.csv", store.dir / "changes.png"]
+    return out + artefacts.write_changes(store.run_dir, changes_from_store(store))
