@@ -7,12 +7,7 @@ import lightning as L
 
 from knowloc.errors import ConfigValueError, UserError
 from knowloc.locate.options import LocateOptions
-
-
-def _plain(v):
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+from knowloc.rules import plain as _plain
 
 
 class Locate(L.Callback):

@@ -59,6 +59,14 @@ def list_of(choices: Iterable, empty: bool = False, example: str | None = None) 
     return (lambda v: isinstance(v, list) and (empty or len(v) > 0) and all(x in choices for x in v)), text
 
 
+def plain(v):
+    """A Hydra container (a constructor's argument from a config) as plain Python lists and dicts;
+    anything else as it is."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+
+
 def check(values: dict, rules: dict[str, Rule], prefix: str = "") -> None:
     """Raise :class:`~knowloc.errors.ConfigValueError` (key ``prefix + key``) for the first plain
     value of ``values`` that breaks its rule (keys without a rule, or absent, are skipped)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from knowloc.rules import check, fraction, int_at_least, one_of, optional
+from knowloc.rules import check, fraction, int_at_least, one_of, optional, plain as _plain
 
 ABLATIONS = ("zero", "mean", "resample")
 SPLITS = ("test", "val")
@@ -58,13 +58,6 @@ PREFIX = ""
 #: full config key -> rule, merged into :data:`knowloc.validation.RULES`
 RULES = {**{STATS_NODE + k: r for k, r in STATS_RULES.items()},
          **{ABLATION_NODE + k: r for k, r in ABLATION_RULES.items()}}
-
-
-def _plain(v):
-    """A Hydra container as plain Python (lists, dicts); anything else as it is."""
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
 
 
 class _Options:
