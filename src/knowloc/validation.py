@@ -12,7 +12,10 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from knowloc.data.sources import SOURCES
+from knowloc.data.transforms import SCALINGS, SPLITS
 from knowloc.errors import ConfigValueError
+from knowloc.models.nets import INITS
 from knowloc.rules import (fraction, int_at_least, is_int as _int, is_number as _num,  # noqa: F401
                            one_of, optional, positive_number)
 
@@ -45,13 +48,13 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                                      "groups of them, e.g. [3, 5] or [[1, 7], [6, 8]]"),
     "data.val_fraction": fraction(True, False),
     "data.test_fraction": fraction(True, False),
-    "data.scaling": one_of("unit", "symmetric", "standard"),
-    "data.name": one_of("mnist_embedded", "mnist", "fashion_mnist", "cifar10", "equality"),
+    "data.scaling": one_of(*SCALINGS),
+    "data.name": one_of(*SOURCES, "equality"),
     # fixed index-range split and pixel padding (knowloc.data.ImageDataModule; ranges checked there)
-    "data.split": one_of("random", "index"),
+    "data.split": one_of(*SPLITS),
     "data.pad": int_at_least(0),
     "model.optimizer.lr": positive_number(),
-    "model.net.init": one_of("he", "xavier", "default"),
+    "model.net.init": one_of(*INITS),
     # Lightning's accelerators; whether a GPU is present is checked by Lightning in the job (a
     # SLURM submit host need not have the GPU of its compute nodes)
     "trainer.accelerator": one_of("cpu", "gpu", "cuda", "mps", "tpu", "auto"),

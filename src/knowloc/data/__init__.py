@@ -1,7 +1,9 @@
 """Data: the embedded MNIST subset, torchvision data sets, and the options every experiment needs."""
 
-from knowloc.data.sources import Source, load_pool, load_source, SOURCES
-from knowloc.data.transforms import select_classes, scale_images
-from knowloc.data.image import ImageDataModule, TensorSplit
+from knowloc.families import lazy_exports
 
-__all__ = ["Source", "load_pool", "load_source", "SOURCES", "select_classes", "scale_images", "ImageDataModule", "TensorSplit"]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "knowloc.data.sources": ["Source", "load_pool", "load_source", "SOURCES"],
+    "knowloc.data.transforms": ["select_classes", "scale_images"],
+    "knowloc.data.image": ["ImageDataModule", "TensorSplit"],
+})

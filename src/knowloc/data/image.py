@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from knowloc.data.sources import Source, load_pool
-from knowloc.data.transforms import SCALINGS, normalize_classes, pad_images, scale_images, select_classes
+from knowloc.data.transforms import SCALINGS, SPLITS, normalize_classes, pad_images, scale_images, select_classes
 from knowloc.errors import ConfigValueError
 from knowloc.seeds import seed_stream
 
@@ -70,7 +70,6 @@ class EpochSeededSampler(Sampler[int]):
         return self.n
 
 
-SPLITS = ("random", "index")
 RANGE_KEYS = ("train", "val", "test")
 
 

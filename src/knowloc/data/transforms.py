@@ -9,6 +9,8 @@ import torch
 from knowloc.errors import ConfigValueError
 
 SCALINGS = ("unit", "symmetric", "standard")
+#: how an image data set is split: random (seeded) or fixed index ranges
+SPLITS = ("random", "index")
 
 
 def normalize_classes(classes) -> list[list[int]] | None:

@@ -1,6 +1,8 @@
 """Networks (plain ``nn.Module``s with named layers) and the Lightning module that trains them."""
 
-from knowloc.models.nets import MLP, LeNet5, LeNetWSS, init_weights
-from knowloc.models.classifier import ClassifierModule
+from knowloc.families import lazy_exports
 
-__all__ = ["MLP", "LeNet5", "LeNetWSS", "init_weights", "ClassifierModule"]
+__getattr__, __all__ = lazy_exports(__name__, {
+    "knowloc.models.nets": ["MLP", "LeNet5", "LeNetWSS", "init_weights"],
+    "knowloc.models.classifier": ["ClassifierModule"],
+})
