@@ -26,7 +26,8 @@ def cayley_forward(X: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, t
     eye = torch.eye(X.shape[-1], dtype=X.dtype, device=X.device)
     L = X.tril()
     A = L - L.mT
-    Q = torch.linalg.solve(torch.add(eye, A, alpha=-0.5), torch.add(eye, A, alpha=0.5))
+    # torch.linalg.solve is solve_ex followed by a check of its info (I - A/2 is invertible for skew A)
+    Q = torch.linalg.solve_ex(torch.add(eye, A, alpha=-0.5), torch.add(eye, A, alpha=0.5))[0]
     return base @ Q, (Q, base, eye)
 
 
