@@ -99,3 +99,38 @@ def test_training_step_gradient_equals_autograds_in_float64(monkeypatch):
     m.training_step(batch, 0).backward()
     for mine, theirs in zip(ours, (p.grad for p in m.rot.parameters())):
         assert (mine - theirs).abs().max() < 1e-10 and theirs.abs().max() > 1e-3
+
+
+def test_fused_cayley_tail_loss_equals_the_chained_steps_bit_for_bit():
+    """alignment.fused (one node) against cayley_rotation -> intervene_orthogonal -> tail_loss chained by
+    autograd: the same loss, logits and gradient in X, in float32 (the search's dtype) and float64,
+    fixed and per-pair gates, with and without the c=d term."""
+    from alignment_handmade import handmade_network
+    from knowloc.alignment.cayley import cayley_rotation
+    from knowloc.alignment.fused import cayley_tail_loss
+    from knowloc.alignment.interchange import intervene_orthogonal, random_orthogonal
+    from knowloc.alignment.tail import relu_tail, tail_loss
+
+    for dtype in (torch.float32, torch.float64):
+        g = torch.Generator().manual_seed(8)
+        net = handmade_network(random_orthogonal(1, 16, g)[0], K=1.0, S=1.0).to(dtype)
+        tail = relu_tail(net, 3)
+        rot = Rotations(6, 16, "orthogonal", g).to(dtype)
+        X, base = rot.cayley_parameter()
+        with torch.no_grad():
+            X.add_(0.3 * torch.randn(X.shape, generator=g, dtype=dtype))
+        h = torch.randn(3, 40, 16, generator=g, dtype=dtype).relu()
+        m_ab, m_cd = (torch.rand(6, 16, generator=g) > 0.5).to(dtype), (torch.rand(6, 16, generator=g) > 0.5).to(dtype)
+        y = torch.randint(0, 2, (6, 40), generator=g)
+        for g_ab, g_cd in ((torch.ones(6, 1, dtype=dtype), torch.zeros(6, 1, dtype=dtype)),
+                           ((torch.rand(6, 40, generator=g) > 0.3).to(dtype), (torch.rand(6, 40, generator=g) > 0.6).to(dtype))):
+            for use_cd in (True, False):
+                R = cayley_rotation(X, base)
+                want, want_logits = tail_loss(intervene_orthogonal(h, R, m_ab, m_cd, g_ab, g_cd, use_cd), y, tail)
+                (2.0 * want).backward()
+                grad_chain, X.grad = X.grad.clone(), None
+                got, logits = cayley_tail_loss(X, base, h, m_ab, m_cd, g_ab, g_cd, use_cd, y, tail)
+                (2.0 * got).backward()
+                assert torch.equal(got, want) and torch.equal(logits, want_logits)
+                assert torch.equal(X.grad, grad_chain) and grad_chain.abs().max() > 1e-4
+                X.grad = None

@@ -21,23 +21,34 @@ from __future__ import annotations
 import torch
 
 
+def cayley_forward(X: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    """(R, what :func:`cayley_backward` needs) for the map of the module docstring."""
+    eye = torch.eye(X.shape[-1], dtype=X.dtype, device=X.device)
+    L = X.tril()
+    A = L - L.mT
+    # torch.linalg.solve is solve_ex followed by a check of its info (I - A/2 is invertible for skew A)
+    Q = torch.linalg.solve_ex(torch.add(eye, A, alpha=-0.5), torch.add(eye, A, alpha=0.5))[0]
+    return base @ Q, (Q, base, eye)
+
+
+def cayley_backward(saved: tuple, G: torch.Tensor) -> torch.Tensor:
+    """dL/dX = tril(dL/dA - (dL/dA)^T) with dL/dA = M^T B^T G M^T, for dL/dR = G (module docstring)."""
+    Q, base, eye = saved
+    Mt = Q.mT.add(eye).mul_(0.5)  # M^T = (Q^T + I)/2
+    GA = (Mt @ base.mT) @ G @ Mt
+    return (GA - GA.mT).tril()
+
+
 class _Cayley(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        eye = torch.eye(X.shape[-1], dtype=X.dtype, device=X.device)
-        L = X.tril()
-        A = L - L.mT
-        Q = torch.linalg.solve(torch.add(eye, A, alpha=-0.5), torch.add(eye, A, alpha=0.5))
-        R = base @ Q
-        ctx.save_for_backward(Q, base, eye)
+        R, saved = cayley_forward(X, base)
+        ctx.save_for_backward(*saved)
         return R
 
     @staticmethod
     def backward(ctx, G: torch.Tensor):
-        Q, base, eye = ctx.saved_tensors
-        Mt = Q.mT.add(eye).mul_(0.5)  # M^T = (Q^T + I)/2
-        GA = (Mt @ base.mT) @ G @ Mt
-        return (GA - GA.mT).tril(), None
+        return cayley_backward(ctx.saved_tensors, G), None
 
 
 def cayley_rotation(X: torch.Tensor, base: torch.Tensor) -> torch.Tensor:

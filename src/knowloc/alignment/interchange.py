@@ -119,6 +119,33 @@ def _gated_term(delta: torch.Tensor, R: torch.Tensor, back: torch.Tensor, m: tor
     return g[..., None] * (delta @ projector(R, back, m))
 
 
+def orthogonal_forward(R, h, m_ab, m_cd, g_ab, g_cd, use_cd) -> tuple[torch.Tensor, tuple]:
+    """(h' of :func:`intervene_gated` with back = R^T, the differences to the base that
+    :func:`orthogonal_backward` needs)."""
+    hb, back = h[0], R.transpose(-1, -2)
+    deltas = (h[1] - hb, h[2] - hb) if use_cd else (h[1] - hb,)
+    out = hb + _gated_term(deltas[0], R, back, m_ab, g_ab)
+    if use_cd:
+        out = out + _gated_term(deltas[1], R, back, m_cd, g_cd)
+    return out, deltas
+
+
+def orthogonal_backward(R, m_ab, m_cd, g_ab, g_cd, deltas, T) -> torch.Tensor:
+    """dL/dR for dL/dh' = T (formula: :class:`_OrthogonalInterchange`)."""
+
+    def grad(delta, m, g):
+        if g.shape[-1] == 1:
+            gp, m = delta.mT @ T, m * g
+        else:
+            gp = delta.mT @ (g[..., None] * T)
+        return m[..., None] * (R @ (gp + gp.mT))
+
+    out = grad(deltas[0], m_ab, g_ab)
+    if len(deltas) > 1:
+        out = out + grad(deltas[1], m_cd, g_cd)
+    return out
+
+
 class _OrthogonalInterchange(torch.autograd.Function):
     """:func:`intervene_gated` for orthogonal R (R^{-1} = R^T), differentiated in R in closed form.
 
@@ -130,30 +157,14 @@ class _OrthogonalInterchange(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, R, h, m_ab, m_cd, g_ab, g_cd, use_cd):
-        # the operations of intervene_gated, keeping the differences to the base for the backward pass
-        hb, back = h[0], R.transpose(-1, -2)
-        deltas = (h[1] - hb, h[2] - hb) if use_cd else (h[1] - hb,)
-        out = hb + _gated_term(deltas[0], R, back, m_ab, g_ab)
-        if use_cd:
-            out = out + _gated_term(deltas[1], R, back, m_cd, g_cd)
+        out, deltas = orthogonal_forward(R, h, m_ab, m_cd, g_ab, g_cd, use_cd)
         ctx.save_for_backward(R, m_ab, m_cd, g_ab, g_cd, *deltas)
         return out
 
     @staticmethod
     def backward(ctx, T):
         R, m_ab, m_cd, g_ab, g_cd, *deltas = ctx.saved_tensors
-
-        def grad(delta, m, g):
-            if g.shape[-1] == 1:
-                gp, m = delta.mT @ T, m * g
-            else:
-                gp = delta.mT @ (g[..., None] * T)
-            return m[..., None] * (R @ (gp + gp.mT))
-
-        out = grad(deltas[0], m_ab, g_ab)
-        if len(deltas) > 1:
-            out = out + grad(deltas[1], m_cd, g_cd)
-        return out, None, None, None, None, None, None
+        return orthogonal_backward(R, m_ab, m_cd, g_ab, g_cd, deltas, T), None, None, None, None, None, None
 
 
 def intervene_orthogonal(h: torch.Tensor, R: torch.Tensor, m_ab: torch.Tensor, m_cd: torch.Tensor, g_ab: torch.Tensor,
@@ -228,12 +239,17 @@ class Rotations(nn.Module):
         if kind == "orthogonal":
             nn.utils.parametrizations.orthogonal(self.basis, orthogonal_map=orthogonal_map)
 
+    def cayley_parameter(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(X, B): the Cayley parametrization's free parameter and base (``cayley`` only), for
+        :func:`knowloc.alignment.fused.cayley_tail_loss`."""
+        p = self.basis.parametrizations.weight
+        return p.original, p[0].base
+
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(R, R^{-1}). The Cayley map reads the parametrization's own free parameter and base and
         computes R with the same operations, differentiated in closed form (:mod:`knowloc.alignment.cayley`)."""
         if self.cayley:
-            p = self.basis.parametrizations.weight
-            R = cayley_rotation(p.original, p[0].base)
+            R = cayley_rotation(*self.cayley_parameter())
             return R, R.transpose(-1, -2)
         R = self.basis.weight
         return R, (R.transpose(-1, -2) if self.kind == "orthogonal" else torch.linalg.inv(R))

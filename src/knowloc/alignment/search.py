@@ -29,6 +29,7 @@ from torch import nn
 
 from knowloc.alignment import baselines
 from knowloc.alignment.options import BASELINES, KINDS, RANDOM_FROM, SEARCH, SEARCH_RULES, VARIABLES
+from knowloc.alignment.fused import cayley_tail_loss
 from knowloc.alignment.starts import data_starts
 from knowloc.alignment.tail import relu_tail, tail_loss
 from knowloc.alignment.interchange import (GATES, Rotations, base_label, counterfactual,
@@ -196,15 +197,20 @@ class AlignmentSearch(L.LightningModule):
             m_ab, m_cd = getattr(self, f"m_ab_{layer}"), getattr(self, f"m_cd_{layer}")
             use_cd = self._uses_cd[layer]
             for kind in self.kinds:
-                R, back = self.rot[f"{kind}_{layer}"]()
-                # orthogonal: the same h' with the closed-form gradient in R (interchange.intervene_orthogonal)
-                h = (intervene_orthogonal(hs[layer], R, m_ab, m_cd, g_ab, g_cd, use_cd) if kind == "orthogonal"
-                     else intervene_gated(hs[layer], R, back, m_ab, m_cd, g_ab, g_cd, use_cd))
-                if self._tails[layer] is not None:
-                    ce, logits = tail_loss(h, y, self._tails[layer])
+                rot, tail = self.rot[f"{kind}_{layer}"], self._tails[layer]
+                if rot.cayley and tail is not None:  # Cayley map, intervention and tail as one node (alignment.fused)
+                    ce, logits = cayley_tail_loss(*rot.cayley_parameter(), hs[layer], m_ab, m_cd, g_ab, g_cd,
+                                                  use_cd, y, tail)
                 else:
-                    logits = forward_from(self.net, layer, h)
-                    ce = F.cross_entropy(logits.flatten(0, 1), y.flatten()) * y.shape[0]
+                    R, back = rot()
+                    # orthogonal: the same h' with the closed-form gradient in R (interchange.intervene_orthogonal)
+                    h = (intervene_orthogonal(hs[layer], R, m_ab, m_cd, g_ab, g_cd, use_cd) if kind == "orthogonal"
+                         else intervene_gated(hs[layer], R, back, m_ab, m_cd, g_ab, g_cd, use_cd))
+                    if tail is not None:
+                        ce, logits = tail_loss(h, y, tail)
+                    else:
+                        logits = forward_from(self.net, layer, h)
+                        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten()) * y.shape[0]
                 hit = (logits.detach().argmax(-1) == y).sum()
                 total, hits = (ce, hit) if total is None else (total + ce, hits + hit)
                 count += y.numel()

@@ -35,17 +35,36 @@ def relu_tail(net: nn.Sequential, layer: int) -> list[nn.Module] | None:
     return rest
 
 
+def tail_forward(h, y, modules) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """(loss, logits, the ReLU outputs that :func:`tail_backward` needs)."""
+    saved, x = [], h
+    for m in modules:  # the modules' own functions, without the module call overhead
+        if isinstance(m, nn.Linear):
+            x = F.linear(x, m.weight, m.bias)
+        elif isinstance(m, nn.ReLU):
+            x = torch.relu(x)
+            saved.append(x)
+    return F.cross_entropy(x.flatten(0, 1), y.flatten()) * y.shape[0], x, saved
+
+
+def tail_backward(logits, y, relu_out, modules, g) -> torch.Tensor:
+    """dL/dh for dL/dloss = g (formula: module docstring)."""
+    relu_out = list(relu_out)
+    G = logits.softmax(-1)
+    G.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(G[..., :1], -1.0))  # p - onehot(y)
+    G = G * (g / y.shape[-1])
+    for m in reversed(modules):
+        if isinstance(m, nn.Linear):
+            G = G @ m.weight
+        elif isinstance(m, nn.ReLU):
+            G = G * (relu_out.pop() > 0)
+    return G
+
+
 class _TailLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, y, modules):
-        saved, x = [], h
-        for m in modules:  # the modules' own functions, without the module call overhead
-            if isinstance(m, nn.Linear):
-                x = F.linear(x, m.weight, m.bias)
-            elif isinstance(m, nn.ReLU):
-                x = torch.relu(x)
-                saved.append(x)
-        loss = F.cross_entropy(x.flatten(0, 1), y.flatten()) * y.shape[0]
+        loss, x, saved = tail_forward(h, y, modules)
         ctx.modules = modules
         ctx.save_for_backward(x, y, *saved)
         ctx.mark_non_differentiable(x)
@@ -54,15 +73,7 @@ class _TailLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g, _):
         logits, y, *relu_out = ctx.saved_tensors
-        G = logits.softmax(-1)
-        G.scatter_add_(-1, y.unsqueeze(-1), torch.full_like(G[..., :1], -1.0))  # p - onehot(y)
-        G = G * (g / y.shape[-1])
-        for m in reversed(ctx.modules):
-            if isinstance(m, nn.Linear):
-                G = G @ m.weight
-            elif isinstance(m, nn.ReLU):
-                G = G * (relu_out.pop() > 0)
-        return G, None, None
+        return tail_backward(logits, y, relu_out, ctx.modules, g), None, None
 
 
 def tail_loss(h: torch.Tensor, y: torch.Tensor, modules: list[nn.Module]) -> tuple[torch.Tensor, torch.Tensor]:
