@@ -41,6 +41,8 @@ from knowloc.rules import check
 from knowloc.seeds import seed_stream
 
 log = logging.getLogger("knowloc")
+#: batches between updates of the progress bar's loss and IIA (when a bar is shown)
+PROGRESS_EVERY = 10
 
 
 class AlignmentSearch(L.LightningModule):
@@ -215,13 +217,25 @@ class AlignmentSearch(L.LightningModule):
                 total, hits = (ce, hit) if total is None else (total + ce, hits + hit)
                 count += y.numel()
         loss = total / max(1, sum(len(c) for c in self.configs.values()) * self.restarts * len(self.kinds))
-        iia = hits / max(1, count)
         self.log("alignment/train_loss", loss, on_step=True, on_epoch=True, batch_size=len(ab))
-        self.log("alignment/train_iia_mean", iia, on_step=False, on_epoch=True, batch_size=len(ab))
-        # short names for the progress bar only (the logged names above stay the record's)
-        self.log_dict({"loss": loss, "train_iia": iia}, prog_bar=True, logger=False, on_step=True, on_epoch=False,
-                      batch_size=len(ab))
+        # the epoch's training IIA = all hits / all pairs, summed on the device and logged once an epoch
+        # (each self.log call costs Lightning more than a whole step of the search)
+        self._epoch_hits, self._epoch_pairs = self._epoch_hits + hits, self._epoch_pairs + count
+        if batch_idx % PROGRESS_EVERY == 0 and self._bar_shown():  # short names, for the progress bar only
+            self.log_dict({"loss": loss, "train_iia": hits / max(1, count)}, prog_bar=True, logger=False,
+                          on_step=True, on_epoch=False, batch_size=len(ab))
         return total
+
+    def _bar_shown(self) -> bool:
+        bar = self.trainer.progress_bar_callback
+        return bar is not None and bar.is_enabled
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_hits, self._epoch_pairs = 0, 0
+
+    def on_train_epoch_end(self) -> None:
+        if self._epoch_pairs:
+            self.log("alignment/train_iia_mean", self._epoch_hits / self._epoch_pairs, on_step=False, on_epoch=True)
 
     def configure_optimizers(self):
         from knowloc.optim import Adam
