@@ -55,6 +55,7 @@ class AlignmentSearch(L.LightningModule):
                  seed: int = 0, init: str = "data", orthogonal_map: str = "cayley", lr_schedule: str = "cosine"):
         super().__init__()
         self.net = network
+        self._epoch_hits, self._epoch_pairs = 0, 0  # this epoch's training hits and pairs
         self.layers = [int(x) for x in layers]
         self.sizes = [int(x) for x in sizes]
         self.variables = list(variables)
@@ -227,6 +228,8 @@ class AlignmentSearch(L.LightningModule):
         return total
 
     def _bar_shown(self) -> bool:
+        if self._trainer is None:
+            return False
         bar = self.trainer.progress_bar_callback
         return bar is not None and bar.is_enabled
 
