@@ -30,10 +30,6 @@ class Artefact:
         the W&B key."""
         return self.path.rsplit(".", 1)[0]
 
-    @property
-    def suffix(self) -> str:
-        return "." + self.path.rsplit(".", 1)[1] if "." in self.path.rsplit("/", 1)[-1] else ""
-
     def name(self, **fields) -> str:
         """The relative path with its ``{fields}`` filled in."""
         return self.path.format(**fields) if fields else self.path

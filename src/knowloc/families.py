@@ -39,25 +39,18 @@ def artefacts(family: str) -> ModuleType | None:
     return _part(family, "artefacts")
 
 
+def family_rules(family: str) -> dict:
+    """One family's rules, keyed by their full dotted config key ({} without options)."""
+    mod = options(family)
+    if mod is None or not getattr(mod, "RULES", None):
+        return {}
+    prefix = getattr(mod, "PREFIX", "")
+    return {prefix + k: v for k, v in mod.RULES.items()}
+
+
 def rules() -> dict:
     """Every family's rules, keyed by their full dotted config key."""
-    out = {}
-    for family in FAMILIES:
-        mod = options(family)
-        if mod is not None and hasattr(mod, "RULES"):
-            prefix = getattr(mod, "PREFIX", "")
-            out.update({prefix + k: v for k, v in mod.RULES.items()})
-    return out
-
-
-def declared_artefacts() -> dict:
-    """family -> its ``ARTEFACTS`` (families that declare them)."""
-    out = {}
-    for family in FAMILIES:
-        mod = artefacts(family)
-        if mod is not None and hasattr(mod, "ARTEFACTS"):
-            out[family] = tuple(mod.ARTEFACTS)
-    return out
+    return {k: v for family in FAMILIES for k, v in family_rules(family).items()}
 
 
 def lazy_exports(package: str, exports: dict[str, list[str]]):

@@ -62,13 +62,9 @@ def options_help() -> str:
     from knowloc import families
     from knowloc.validation import RULES
 
-    family_keys = families.rules()
-    sections = [("platform", [k for k in RULES if k not in family_keys])]
-    for family in families.FAMILIES:
-        mod = families.options(family)
-        if mod is not None and getattr(mod, "RULES", None):
-            prefix = getattr(mod, "PREFIX", "")
-            sections.append((family, [prefix + k for k in mod.RULES]))
+    per_family = [(family, list(families.family_rules(family))) for family in families.FAMILIES]
+    family_keys = {k for _, keys in per_family for k in keys}
+    sections = [("platform", [k for k in RULES if k not in family_keys])] + [s for s in per_family if s[1]]
     lines = []
     for title, keys in sections:
         lines.append(f"  [{title}]")

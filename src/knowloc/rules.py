@@ -75,3 +75,11 @@ def check(values: dict, rules: dict[str, Rule], prefix: str = "") -> None:
     for key, (test, allowed) in rules.items():
         if key in values and not test(values[key]):
             raise ConfigValueError(prefix + key, values[key], allowed)
+
+
+def check_under(node: str, values: dict, rules: dict[str, Rule], base: str = "") -> None:
+    """:func:`check` of a constructor's ``values`` (keys relative to config node ``node``) against the
+    rules under that node; ``rules`` are keyed relative to ``base`` (a family's ``PREFIX``), so the
+    error names the full key ``base + node + "." + key``, as the preflight does."""
+    prefix = node + "."
+    check(values, {k[len(prefix):]: r for k, r in rules.items() if k.startswith(prefix)}, base + prefix)

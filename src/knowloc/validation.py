@@ -64,13 +64,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 _MISSING = object()
 
 
-def validate_values(values: dict, rules: dict, prefix: str = "") -> None:
-    """Raise ConfigValueError (key ``prefix + key``) for the first plain value that breaks a rule."""
-    from knowloc.rules import check
-
-    check(values, rules, prefix)
-
-
 def validate(cfg: DictConfig, rules: dict | None = None) -> None:
     """Raise ConfigValueError for the first value that breaks a rule."""
     for key, (test, allowed) in (rules or RULES).items():

@@ -21,8 +21,7 @@ and ``callbacks.update_tally``, so ``PREFIX`` is empty):
 from __future__ import annotations
 
 from knowloc.activations import activation_names
-from knowloc.rules import check as _check
-from knowloc.rules import fraction, int_at_least, is_int as _int, is_number as _num, one_of, optional, positive_number
+from knowloc.rules import check_under, fraction, int_at_least, is_int as _int, is_number as _num, one_of, optional, positive_number
 
 #: dtypes of the engine's weights and of the scaled inputs
 DTYPES = ("float32", "float64")
@@ -68,5 +67,4 @@ RULES = {
 def check(node: str, **values) -> None:
     """Check constructor arguments against :data:`RULES` under config node ``node`` (``"data"``,
     ``"model"``, ``"callbacks.update_tally"``): the same one-line error as the preflight's."""
-    prefix = node + "."
-    _check(values, {k[len(prefix):]: r for k, r in RULES.items() if k.startswith(prefix)}, prefix)
+    check_under(node, values, RULES)

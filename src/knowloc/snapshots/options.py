@@ -12,7 +12,7 @@ s_t = Q_q(|X_t|) per picture.
 
 from __future__ import annotations
 
-from knowloc.rules import check, fraction, int_at_least, one_of, optional, positive_number
+from knowloc.rules import check_under, fraction, int_at_least, one_of, optional, positive_number
 
 #: storage dtypes of a snapshot (the change measures use the full-precision weights)
 DTYPES = ("float32", "float16", "bfloat16")
@@ -46,17 +46,12 @@ def key(node: str, option: str) -> str:
     return f"{PREFIX}{node}.{option}"
 
 
-def _check(node: str, values: dict) -> None:
-    rules = {k.split(".", 1)[1]: r for k, r in RULES.items() if k.startswith(node + ".")}
-    check(values, rules, f"{PREFIX}{node}.")
-
-
 def check_snapshots(**values) -> None:
     """Raise :class:`~knowloc.errors.ConfigValueError` for the first ``callbacks.weight_snapshots``
     value that breaks its rule (the constructor's check; the preflight checks the same ``RULES``)."""
-    _check(SNAPSHOTS, values)
+    check_under(SNAPSHOTS, values, RULES, PREFIX)
 
 
 def check_freeze(**values) -> None:
     """The same for ``callbacks.freeze_layers``."""
-    _check(FREEZE, values)
+    check_under(FREEZE, values, RULES, PREFIX)
